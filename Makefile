@@ -1,0 +1,38 @@
+# Set-up on a fresh machine: `make demo` or `make test`; both create .venv
+# and install the project into it first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_PROJECT ?= demo-project
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast system-deps screenshot clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[test]'
+	@touch $(STAMP)
+
+# Shared libraries Qt needs even on the offscreen platform, and Xvfb for
+# screenshots. Installed only where apt-get is available and we are root.
+system-deps:
+	@bash packaging/system-deps.sh
+
+demo: install system-deps
+	$(PY) -m workbench demo --project $(DEMO_PROJECT)
+
+test: install system-deps
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+screenshot: install system-deps
+	bash packaging/screenshot.sh docs/window.png
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(DEMO_PROJECT)

@@ -1,0 +1,188 @@
+"""Label, accept, reject and undo on a real SQLite project file."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from trainers.results import MethodResult, ProposalRow, write_results
+from trainers.state import Cancelled, TaskState
+from workbench.store import actions, queries
+from workbench.store.schema import (
+    KIND_PSEUDO,
+    Item,
+    Job,
+    LabelEvent,
+    Proposal,
+)
+from workbench.store.engine import open_project
+
+ACTOR = "user:test"
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = open_project(tmp_path / "p", create=True)
+    with project.write() as session:
+        ids = actions.ensure_classes(session, ["cat", "dog"])
+        for i in range(6):
+            session.add(Item(path=f"img{i}.png", sha256=f"{i:064d}", width=8, height=8))
+    project.class_ids = ids
+    yield project
+    project.close()
+
+
+def _item_ids(project) -> list[int]:
+    with project.read() as session:
+        return list(session.scalars(select(Item.id).order_by(Item.id)))
+
+
+def _label(project, item_id):
+    with project.read() as session:
+        item = session.get(Item, item_id)
+        return item.label_class_id, item.label_source, item.label_actor
+
+
+def _add_proposals(project, pairs, kind=KIND_PSEUDO, job_kind="self-training") -> int:
+    """Store proposals the way a trainer does; pairs are (item_id, class_id, score)."""
+    with project.write() as session:
+        job = Job(kind=job_kind, params={}, state="running")
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    rows = [ProposalRow(i, c, s, {"top": []}) for i, c, s in pairs]
+    write_results(project, job_id, MethodResult(kind, rows), TaskState())
+    return job_id
+
+
+def test_pragmas_on_every_connection(project):
+    with project.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1
+
+
+def test_label_and_undo_round_trip(project):
+    first, second = _item_ids(project)[:2]
+    cat = project.class_ids["cat"]
+    decision = actions.label_items(project, [first, second], cat, actor=ACTOR)
+    assert decision.changed == 2
+    assert _label(project, first) == (cat, "human", ACTOR)
+
+    actions.undo_last(project, actor=ACTOR)
+    assert _label(project, first) == (None, None, None)
+    assert _label(project, second) == (None, None, None)
+    with project.read() as session:
+        history = queries.label_history(session, first)
+    assert [event["action"] for event in history] == ["label", "undo"]
+
+
+def test_undo_goes_back_several_levels(project):
+    item = _item_ids(project)[0]
+    cat, dog = project.class_ids["cat"], project.class_ids["dog"]
+    actions.label_items(project, [item], cat, actor=ACTOR)
+    actions.label_items(project, [item], dog, actor=ACTOR)
+    actions.undo_last(project, actor=ACTOR)
+    assert _label(project, item)[0] == cat
+    actions.undo_last(project, actor=ACTOR)
+    assert _label(project, item)[0] is None
+    with pytest.raises(actions.ActionError, match="Nothing to undo"):
+        actions.undo_last(project, actor=ACTOR)
+
+
+def test_label_with_nothing_selected_raises(project):
+    with pytest.raises(actions.ActionError, match="No items selected"):
+        actions.label_items(project, [], project.class_ids["cat"], actor=ACTOR)
+
+
+def test_accept_sets_source_and_undo_restores_pending(project):
+    item = _item_ids(project)[0]
+    cat = project.class_ids["cat"]
+    _add_proposals(project, [(item, cat, 0.97)])
+    with project.read() as session:
+        proposal = queries.pending_proposals(session)[0]
+    actions.accept_proposals(project, [proposal["id"]], actor=ACTOR)
+    assert _label(project, item) == (cat, "pseudo", ACTOR)
+    with project.read() as session:
+        assert session.get(Proposal, proposal["id"]).state == "accepted"
+        event = session.scalars(select(LabelEvent).where(LabelEvent.action == "accept")).one()
+        assert event.proposal_id == proposal["id"]
+        assert event.new_confidence == pytest.approx(0.97)
+
+    actions.undo_last(project, actor=ACTOR)
+    assert _label(project, item) == (None, None, None)
+    with project.read() as session:
+        assert session.get(Proposal, proposal["id"]).state == "pending"
+
+
+def test_batch_accept_is_one_undo(project):
+    items = _item_ids(project)
+    dog = project.class_ids["dog"]
+    _add_proposals(project, [(i, dog, 0.9) for i in items])
+    with project.read() as session:
+        ids = [row["id"] for row in queries.pending_proposals(session)]
+    decision = actions.accept_proposals(project, ids, actor=ACTOR)
+    assert decision.changed == len(items)
+    actions.undo_last(project, actor=ACTOR)
+    with project.read() as session:
+        assert len(queries.pending_proposals(session)) == len(items)
+        assert queries.class_counts(session) == {}
+
+
+def test_accept_skips_item_labeled_by_a_person(project):
+    item = _item_ids(project)[0]
+    cat, dog = project.class_ids["cat"], project.class_ids["dog"]
+    _add_proposals(project, [(item, dog, 0.99)])
+    with project.read() as session:
+        proposal_id = queries.pending_proposals(session)[0]["id"]
+    actions.label_items(project, [item], cat, actor=ACTOR)
+    decision = actions.accept_proposals(project, [proposal_id], actor=ACTOR)
+    assert decision.changed == 0
+    assert "human label" in decision.skipped[0]
+    assert _label(project, item)[:2] == (cat, "human")
+
+
+def test_accept_with_nothing_pending_raises(project):
+    with pytest.raises(actions.ActionError, match="review queue is empty"):
+        actions.accept_proposals(project, [], actor=ACTOR)
+
+
+def test_rejected_pair_is_not_proposed_again(project):
+    item = _item_ids(project)[0]
+    cat, dog = project.class_ids["cat"], project.class_ids["dog"]
+    _add_proposals(project, [(item, cat, 0.95)])
+    with project.read() as session:
+        proposal_id = queries.pending_proposals(session)[0]["id"]
+    actions.reject_proposals(project, [proposal_id], actor=ACTOR)
+    _add_proposals(project, [(item, cat, 0.96), (item, dog, 0.5)])
+    with project.read() as session:
+        pending = queries.pending_proposals(session)
+    assert [(row["item_id"], row["class_id"]) for row in pending] == [(item, dog)]
+
+
+def test_new_job_supersedes_pending_proposals(project):
+    items = _item_ids(project)
+    cat = project.class_ids["cat"]
+    _add_proposals(project, [(items[0], cat, 0.9)])
+    _add_proposals(project, [(items[1], cat, 0.9)])
+    with project.read() as session:
+        states = dict(session.execute(select(Proposal.item_id, Proposal.state)).all())
+    assert states == {items[0]: "superseded", items[1]: "pending"}
+
+
+def test_cancel_during_write_leaves_nothing(project):
+    items = _item_ids(project)
+    with project.write() as session:
+        job = Job(kind="self-training", params={}, state="running")
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    state = TaskState()
+    state.cancel_requested = True
+    rows = [ProposalRow(i, project.class_ids["cat"], 0.9) for i in items]
+    with pytest.raises(Cancelled):
+        write_results(project, job_id, MethodResult(KIND_PSEUDO, rows), state)
+    with project.read() as session:
+        assert session.scalar(select(Proposal.id).limit(1)) is None
+        assert session.get(Job, job_id).state == "running"

@@ -1,0 +1,1 @@
+"""Headless trainer processes (torch, scikit-learn, open_clip; never Qt)."""

@@ -1,0 +1,138 @@
+"""Entry point of a trainer process: ``python -m trainers run --project DIR --job ID``.
+
+The process reads the job's parameters from the store, marks it running,
+reports on standard output as JSON lines (see workbench.jobs.protocol) and
+writes its results and final state in one transaction at the end. SIGTERM
+cancels: the method stops at its next check and nothing is written but the
+cancelled state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import traceback
+from pathlib import Path
+
+from trainers.registry import METHODS
+from trainers.results import write_results
+from trainers.state import Cancelled, TaskState
+from workbench.jobs import protocol
+from workbench.jobs.specs import ParamError, job_kind
+from workbench.store.engine import Project, ProjectError, open_project
+from workbench.store.schema import CANCELLED, FAILED, QUEUED, RUNNING, Job, utcnow
+
+log = logging.getLogger("trainers")
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m trainers")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="Run one queued job of a project.")
+    run.add_argument("--project", required=True, type=Path, help="Project folder.")
+    run.add_argument("--job", required=True, type=int, help="Job id in the project.")
+    return parser.parse_args(argv)
+
+
+def _setup_log_file(path: str | None) -> None:
+    if not path:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def _resolve_device(requested: str, needs_torch: bool) -> str:
+    if not needs_torch:
+        return "cpu"
+    from trainers.device import select_device
+
+    return str(select_device(requested))
+
+
+def _start(project: Project, job_id: int, device: str) -> None:
+    with project.write() as session:
+        job = session.get(Job, job_id)
+        job.state = RUNNING
+        job.pid = os.getpid()
+        job.device = device
+        job.started_at = utcnow()
+
+
+def _end(project: Project, job_id: int, state: str, error: str | None = None) -> None:
+    with project.write() as session:
+        job = session.get(Job, job_id)
+        job.state = state
+        job.error = error
+        job.finished_at = utcnow()
+
+
+def _load_job(project: Project, job_id: int) -> tuple[str, dict, str | None]:
+    with project.read() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise ProjectError(f"Job {job_id} not found in {project.folder}.")
+        if job.state != QUEUED:
+            raise ProjectError(f"Job {job_id} is {job.state}, not queued; start a new job.")
+        return job.kind, dict(job.params or {}), job.log_path
+
+
+def run_job(project: Project, job_id: int, state: TaskState) -> int:
+    kind, stored, log_path = _load_job(project, job_id)
+    _setup_log_file(log_path)
+    try:
+        params = job_kind(kind).resolve(stored)
+        method = METHODS[kind]
+        device = _resolve_device(params.get("device", "auto"), method.needs_torch(params))
+    except (ParamError, ValueError) as exc:
+        _end(project, job_id, FAILED, str(exc))
+        state.emit("finished", state=FAILED, error=str(exc))
+        return protocol.EXIT_FAILED
+    _start(project, job_id, device)
+    state.emit("started", job=job_id, pid=os.getpid(), device=device, kind=kind)
+    log.info("Job %s (%s) started on %s with %s", job_id, kind, device, params)
+    try:
+        result = method.run(project, params, state, device)
+        state.progress(0.95, "writing results")
+        stored_count = write_results(project, job_id, result, state)
+    except Cancelled:
+        log.info("Job %s cancelled", job_id)
+        _end(project, job_id, CANCELLED)
+        state.emit("finished", state=CANCELLED)
+        return protocol.EXIT_CANCELLED
+    except ValueError as exc:
+        # Methods raise ValueError for data they cannot work with; the
+        # message is written for the user.
+        log.warning("Job %s failed: %s", job_id, exc)
+        _end(project, job_id, FAILED, str(exc))
+        state.emit("finished", state=FAILED, error=str(exc))
+        return protocol.EXIT_FAILED
+    except Exception as exc:
+        log.exception("Job %s failed", job_id)
+        _end(project, job_id, FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        state.emit("finished", state=FAILED, error=f"{type(exc).__name__}: {exc}")
+        return protocol.EXIT_FAILED
+    metrics = {**result.metrics, "stored": stored_count}
+    log.info("Job %s succeeded: %s", job_id, metrics)
+    state.progress(1.0, "done")
+    state.emit("finished", state="succeeded", metrics=metrics)
+    return protocol.EXIT_OK
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    state = TaskState()
+    state.install_signal_handlers()
+    try:
+        project = open_project(args.project)
+    except ProjectError as exc:
+        state.emit("finished", state=FAILED, error=str(exc))
+        return protocol.EXIT_USAGE
+    with project:
+        try:
+            return run_job(project, args.job, state)
+        except ProjectError as exc:
+            state.emit("finished", state=FAILED, error=str(exc))
+            return protocol.EXIT_USAGE

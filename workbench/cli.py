@@ -1,0 +1,233 @@
+"""The ``workbench`` command line; it runs the same code paths as the window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def default_demo_folder() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("workbench")) / "demo-digits"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def cmd_demo(args) -> int:
+    from workbench.ingest.demo import build_demo
+
+    folder = args.project or default_demo_folder()
+    project, report = build_demo(folder, labels_per_class=args.labels_per_class, seed=args.seed)
+    if report is None:
+        print(f"Reopened the demo project in {project.folder}")
+    else:
+        print(f"Built the demo project in {project.folder}: {report.summary()}")
+    project.close()
+    if args.no_gui:
+        return 0
+    return _open_window(project.folder)
+
+
+def cmd_import_folder(args) -> int:
+    from workbench.ingest.folder import import_folder
+    from workbench.store import open_project
+
+    if not args.path.is_dir():
+        raise FileNotFoundError(f"Image folder {args.path} not found or not a folder.")
+    with open_project(args.project, create=True) as project:
+        report = import_folder(project, args.path)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_status(args) -> int:
+    from workbench.store import open_project, queries
+
+    with open_project(args.project) as project, project.read() as session:
+        summary = queries.status(session)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{summary['items']} items, {summary['labeled']} labeled, "
+          f"{summary['unlabeled']} unlabeled")
+    for name, by_source in summary["per_class"].items():
+        counts = ", ".join(f"{source} {n}" for source, n in sorted(by_source.items())) or "none"
+        print(f"  class {name}: {counts}")
+    for kind, by_state in summary["proposals"].items():
+        print(f"  {kind}: " + ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())))
+    jobs = ", ".join(f"{state} {n}" for state, n in sorted(summary["jobs"].items()))
+    print(f"  jobs: {jobs or 'none'}")
+    return 0
+
+
+def cmd_proposals(args) -> int:
+    from workbench.store import open_project, queries
+
+    with open_project(args.project) as project, project.read() as session:
+        rows = queries.pending_proposals(session, kind=args.kind)
+    if args.json:
+        _print_json([
+            {"id": r["id"], "item_id": r["item_id"], "path": r["path"], "kind": r["kind"],
+             "class": r["class_name"], "score": r["score"], "job_id": r["job_id"]}
+            for r in rows
+        ])
+    else:
+        for r in rows:
+            print(f"{r['id']}\t{r['kind']}\t{r['class_name']}\t{r['score']:.3f}\t{r['path']}")
+    return 0
+
+
+def _job_param_parser(kind_name: str) -> argparse.ArgumentParser:
+    from workbench.jobs.specs import job_kind
+
+    kind = job_kind(kind_name)
+    parser = argparse.ArgumentParser(prog=f"workbench job run {kind_name} PROJECT",
+                                     description=kind.description)
+    for param in kind.params:
+        parser.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name,
+                            help=f"{param.help} Default: {param.default}.")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="Set a parameter by name; may be repeated.")
+    return parser
+
+
+def _job_params(kind_name: str, rest: list[str]) -> dict[str, Any]:
+    from workbench.jobs.specs import ParamError
+
+    parsed = _job_param_parser(kind_name).parse_args(rest)
+    values = {k: v for k, v in vars(parsed).items() if k != "param" and v is not None}
+    for pair in parsed.param:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ParamError(f"Invalid --param {pair!r}: write NAME=VALUE, as in threshold=0.95.")
+        values[name.strip().replace("-", "_")] = value
+    return values
+
+
+def cmd_job_run(args) -> int:
+    from workbench.jobs import runner
+    from workbench.store import open_project
+
+    if "--json" in args.rest:
+        args.rest.remove("--json")
+        args.json = True
+    params = _job_params(args.kind, args.rest)
+    with open_project(args.project) as project:
+        job_id = runner.create_job(project, args.kind, params)
+        print(f"Job {job_id} ({args.kind}) started", file=sys.stderr)
+
+        def show(message: dict) -> None:
+            if args.json:
+                print(json.dumps(message, default=str), flush=True)
+            elif message["event"] == "progress":
+                print(f"  {message['value']:6.1%}  {message.get('message', '')}", file=sys.stderr)
+            elif message["event"] in ("log", "finished") and message.get("error"):
+                print(f"  {message['error']}", file=sys.stderr)
+
+        state = runner.run_job(project, job_id, show)
+        with project.read() as session:
+            from workbench.store.schema import Job
+
+            job = session.get(Job, job_id)
+            error, metrics = job.error, job.metrics
+    print(f"Job {job_id} {state}", file=sys.stderr)
+    if error:
+        print(error, file=sys.stderr)
+    if metrics and not args.json:
+        _print_json(metrics)
+    return 0 if state == "succeeded" else 1
+
+
+def cmd_open(args) -> int:
+    return _open_window(args.project)
+
+
+def _open_window(folder: Path | None) -> int:
+    from workbench.ui.app import run_app
+
+    return run_app(folder)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log debug messages.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="Build or reopen the digits demo project.")
+    demo.add_argument("--project", type=Path, help="Project folder (default: user data dir).")
+    demo.add_argument("--labels-per-class", type=int, default=5,
+                      help="Labeled items per digit; the rest are unlabeled. Default: 5.")
+    demo.add_argument("--seed", type=int, default=0, help="Seed that picks the labeled items.")
+    demo.add_argument("--no-gui", action="store_true", help="Build the project, open no window.")
+    demo.set_defaults(func=cmd_demo)
+
+    importer = commands.add_parser("import", help="Import images into a project.")
+    sources = importer.add_subparsers(dest="source", required=True)
+    folder = sources.add_parser("folder", help="Import a class_name/*.png|jpg folder tree.")
+    folder.add_argument("project", type=Path, help="Project folder (created if missing).")
+    folder.add_argument("path", type=Path, help="Image folder: one subfolder per class.")
+    folder.add_argument("--json", action="store_true", help="Print the import report as JSON.")
+    folder.set_defaults(func=cmd_import_folder)
+
+    status = commands.add_parser("status", help="Count items, proposals and jobs.")
+    status.add_argument("project", type=Path)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    proposals = commands.add_parser("proposals", help="List pending proposals.")
+    proposals.add_argument("project", type=Path)
+    proposals.add_argument("--kind", choices=("pseudo_label", "weak_label", "noise_flag"))
+    proposals.add_argument("--json", action="store_true")
+    proposals.set_defaults(func=cmd_proposals)
+
+    job = commands.add_parser("job", help="Run trainer jobs.")
+    job_commands = job.add_subparsers(dest="job_command", required=True)
+    run = job_commands.add_parser(
+        "run", help="Run a job and wait for it; Ctrl+C cancels.",
+        description="Run a job. Parameters follow the project, as --NAME VALUE or "
+                    "--param NAME=VALUE; 'workbench job run KIND PROJECT --help' lists them.",
+    )
+    run.add_argument("kind", help="Job kind, such as self-training.")
+    run.add_argument("project", type=Path)
+    run.add_argument("--json", action="store_true", help="Print each trainer message as JSON.")
+    run.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_job_run)
+
+    open_cmd = commands.add_parser("open", help="Open the window, optionally on a project.")
+    open_cmd.add_argument("project", type=Path, nargs="?")
+    open_cmd.set_defaults(func=cmd_open)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from workbench.ingest.images import ImageError
+    from workbench.jobs.runner import JobError
+    from workbench.jobs.specs import ParamError
+    from workbench.store.engine import ProjectError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--trainer"]:
+        from trainers.main import main as trainer_main
+
+        return trainer_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    try:
+        return args.func(args)
+    except (ProjectError, JobError, ParamError, ImageError, FileNotFoundError) as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Importers, image decoding and validation, thumbnails (no Qt, no torch)."""

@@ -1,0 +1,292 @@
+"""User actions on labels and proposals, one write transaction each.
+
+Every action appends label events that share one decision number, so
+:func:`undo_last` can revert a whole action, batches included. The history
+is append-only: an undo is itself a set of events that point at the
+decision they revert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workbench.store.engine import Project
+from workbench.store.schema import (
+    ACCEPTED,
+    ACTION_ACCEPT,
+    ACTION_IMPORT,
+    ACTION_LABEL,
+    ACTION_REJECT,
+    ACTION_UNDO,
+    KIND_NOISE,
+    KIND_PSEUDO,
+    KIND_WEAK,
+    PENDING,
+    REJECTED,
+    SOURCE_HUMAN,
+    SOURCE_PSEUDO,
+    SOURCE_WEAK,
+    Item,
+    LabelClass,
+    LabelEvent,
+    Proposal,
+    utcnow,
+)
+
+UNDOABLE_ACTIONS = (ACTION_LABEL, ACTION_ACCEPT, ACTION_REJECT)
+
+# The label source an accepted proposal gives its item. Accepting a noise
+# flag is a person correcting a label, so the new label counts as human.
+SOURCE_OF_KIND = {
+    KIND_PSEUDO: SOURCE_PSEUDO,
+    KIND_WEAK: SOURCE_WEAK,
+    KIND_NOISE: SOURCE_HUMAN,
+}
+
+
+class ActionError(ValueError):
+    """A user action that cannot be carried out. The message gives the reason."""
+
+
+@dataclass
+class Decision:
+    """The outcome of one user action."""
+
+    number: int | None
+    changed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _next_decision(session: Session) -> int:
+    # Safe under BEGIN IMMEDIATE: no other writer runs between read and insert.
+    current = session.scalar(select(func.max(LabelEvent.decision)))
+    return (current or 0) + 1
+
+
+def _event(item: Item, decision: int, action: str, actor: str, **changes) -> LabelEvent:
+    return LabelEvent(
+        item_id=item.id,
+        decision=decision,
+        action=action,
+        old_class_id=item.label_class_id,
+        old_source=item.label_source,
+        old_confidence=item.label_confidence,
+        old_actor=item.label_actor,
+        new_class_id=changes.get("class_id", item.label_class_id),
+        new_source=changes.get("source", item.label_source),
+        new_confidence=changes.get("confidence", item.label_confidence),
+        actor=actor,
+        proposal_id=changes.get("proposal_id"),
+        old_proposal_state=changes.get("old_proposal_state"),
+        undoes_decision=changes.get("undoes_decision"),
+    )
+
+
+def _set_label(item: Item, class_id, source, confidence, actor) -> None:
+    item.label_class_id = class_id
+    item.label_source = source
+    item.label_confidence = confidence
+    item.label_actor = actor
+    item.label_updated_at = utcnow()
+
+
+def _load_items(session: Session, item_ids: Sequence[int]) -> list[Item]:
+    items = session.scalars(select(Item).where(Item.id.in_(item_ids))).all()
+    missing = set(item_ids) - {item.id for item in items}
+    if missing:
+        raise ActionError(f"Items not found: {sorted(missing)[:10]}. Reload the project.")
+    return list(items)
+
+
+def label_items(
+    project: Project,
+    item_ids: Iterable[int],
+    class_id: int,
+    *,
+    actor: str,
+    source: str = SOURCE_HUMAN,
+    action: str = ACTION_LABEL,
+) -> Decision:
+    """Give items the class ``class_id`` as a human label, as one decision."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        raise ActionError("No items selected. Select one or more images, then press a class key.")
+    with project.write() as session:
+        if session.get(LabelClass, class_id) is None:
+            raise ActionError(f"Class id {class_id} not found. Reload the project.")
+        decision = _next_decision(session)
+        changed = 0
+        for item in _load_items(session, ids):
+            if item.label_class_id == class_id and item.label_source == source:
+                continue
+            session.add(_event(item, decision, action, actor, class_id=class_id,
+                               source=source, confidence=1.0))
+            _set_label(item, class_id, source, 1.0, actor)
+            changed += 1
+    return Decision(decision if changed else None, changed)
+
+
+def record_import_labels(
+    session: Session, labels: list[tuple[Item, int]], *, actor: str, source: str
+) -> int | None:
+    """Label new items with the classes they came with, inside the import's transaction.
+
+    The events use the "import" action, which undo skips: undo reverts what
+    a person did in the window, not the data set itself.
+    """
+    if not labels:
+        return None
+    decision = _next_decision(session)
+    for item, class_id in labels:
+        session.add(_event(item, decision, ACTION_IMPORT, actor, class_id=class_id,
+                           source=source, confidence=1.0))
+        _set_label(item, class_id, source, 1.0, actor)
+    return decision
+
+
+def _pending_proposals(session: Session, proposal_ids: Sequence[int]) -> list[Proposal]:
+    ids = sorted(set(proposal_ids))
+    if not ids:
+        raise ActionError("No proposal to decide on: the review queue is empty.")
+    proposals = session.scalars(select(Proposal).where(Proposal.id.in_(ids))).all()
+    missing = set(ids) - {p.id for p in proposals}
+    if missing:
+        raise ActionError(f"Proposals not found: {sorted(missing)[:10]}. Reload the queue.")
+    return list(proposals)
+
+
+def accept_proposals(project: Project, proposal_ids: Iterable[int], *, actor: str) -> Decision:
+    """Turn pending proposals into labels, as one decision.
+
+    A proposal that is no longer pending, or a pseudo or weak label for an
+    item a person has labeled since, is skipped and named in the result:
+    accepting never overwrites a human label that the proposal did not flag.
+    """
+    with project.write() as session:
+        proposals = _pending_proposals(session, list(proposal_ids))
+        decision = _next_decision(session)
+        result = Decision(None)
+        items = {item.id: item for item in _load_items(session, [p.item_id for p in proposals])}
+        for proposal in proposals:
+            item = items[proposal.item_id]
+            if proposal.state != PENDING:
+                result.skipped.append(f"proposal {proposal.id} is already {proposal.state}")
+                continue
+            if item.label_source == SOURCE_HUMAN and proposal.kind != KIND_NOISE:
+                result.skipped.append(f"item {item.id} already has a human label")
+                continue
+            source = SOURCE_OF_KIND[proposal.kind]
+            session.add(_event(item, decision, ACTION_ACCEPT, actor,
+                               class_id=proposal.class_id, source=source,
+                               confidence=proposal.score, proposal_id=proposal.id,
+                               old_proposal_state=proposal.state))
+            _set_label(item, proposal.class_id, source, proposal.score, actor)
+            _decide(proposal, ACCEPTED, actor)
+            result.changed += 1
+        if result.changed:
+            result.number = decision
+    return result
+
+
+def reject_proposals(project: Project, proposal_ids: Iterable[int], *, actor: str) -> Decision:
+    """Reject pending proposals, as one decision; their (item, class) is not proposed again."""
+    with project.write() as session:
+        proposals = _pending_proposals(session, list(proposal_ids))
+        decision = _next_decision(session)
+        result = Decision(None)
+        items = {item.id: item for item in _load_items(session, [p.item_id for p in proposals])}
+        for proposal in proposals:
+            if proposal.state != PENDING:
+                result.skipped.append(f"proposal {proposal.id} is already {proposal.state}")
+                continue
+            session.add(_event(items[proposal.item_id], decision, ACTION_REJECT, actor,
+                               proposal_id=proposal.id, old_proposal_state=proposal.state))
+            _decide(proposal, REJECTED, actor)
+            result.changed += 1
+        if result.changed:
+            result.number = decision
+    return result
+
+
+def _decide(proposal: Proposal, state: str, actor: str | None) -> None:
+    proposal.state = state
+    proposal.decided_by = actor
+    proposal.decided_at = utcnow() if actor else None
+
+
+def last_undoable_decision(session: Session) -> int | None:
+    undone = select(LabelEvent.undoes_decision).where(LabelEvent.action == ACTION_UNDO)
+    return session.scalar(
+        select(func.max(LabelEvent.decision)).where(
+            LabelEvent.action.in_(UNDOABLE_ACTIONS),
+            LabelEvent.decision.not_in(undone.where(LabelEvent.undoes_decision.is_not(None))),
+        )
+    )
+
+
+def undo_last(project: Project, *, actor: str) -> Decision:
+    """Revert the latest decision that is not undone yet, as a new decision.
+
+    Calling it again reverts the decision before that, so undo goes back
+    over several levels. Raises ActionError when nothing is left to undo.
+    """
+    with project.write() as session:
+        target = last_undoable_decision(session)
+        if target is None:
+            raise ActionError("Nothing to undo.")
+        events = session.scalars(
+            select(LabelEvent).where(LabelEvent.decision == target).order_by(LabelEvent.id.desc())
+        ).all()
+        decision = _next_decision(session)
+        for event in events:
+            item = session.get(Item, event.item_id)
+            session.add(_event(item, decision, ACTION_UNDO, actor,
+                               class_id=event.old_class_id, source=event.old_source,
+                               confidence=event.old_confidence, proposal_id=event.proposal_id,
+                               undoes_decision=target))
+            _set_label(item, event.old_class_id, event.old_source, event.old_confidence,
+                       event.old_actor)
+            if event.proposal_id is not None and event.old_proposal_state is not None:
+                proposal = session.get(Proposal, event.proposal_id)
+                if proposal is not None:
+                    _decide(proposal, event.old_proposal_state, None)
+    return Decision(decision, len(events))
+
+
+# Matplotlib's "tab10" colors, so class colors match the plots researchers know.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+DEFAULT_SHORTCUTS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+
+
+def ensure_classes(
+    session: Session, names: Sequence[str], shortcuts: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Create the classes in ``names`` that do not exist yet; return name to id.
+
+    New classes get the next position, a palette color and, unless
+    ``shortcuts`` names one, the next free key of 1 to 9 and 0.
+    """
+    existing = {c.name: c for c in session.scalars(select(LabelClass)).all()}
+    used_keys = {c.shortcut for c in existing.values() if c.shortcut}
+    position = max((c.position for c in existing.values()), default=-1) + 1
+    for name in names:
+        if name in existing:
+            continue
+        key = (shortcuts or {}).get(name)
+        if key is None:
+            key = next((k for k in DEFAULT_SHORTCUTS if k not in used_keys), None)
+        used_keys.add(key)
+        label_class = LabelClass(name=name, position=position, shortcut=key,
+                                 color=PALETTE[position % len(PALETTE)])
+        session.add(label_class)
+        existing[name] = label_class
+        position += 1
+    session.flush()
+    return {name: existing[name].id for name in names}

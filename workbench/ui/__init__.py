@@ -1,0 +1,1 @@
+"""PySide6 widgets and item models (imports Qt, never torch)."""

@@ -1,0 +1,186 @@
+"""Thumbnail grid: a list model over item rows, thumbnails decoded off the GUI thread."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView
+
+from workbench.ingest.images import ImageError
+from workbench.ingest.thumbnails import thumbnail_png
+from workbench.store.queries import ClassInfo, ItemRow
+
+log = logging.getLogger(__name__)
+
+ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+SOURCE_LETTER = {"human": "H", "imported": "I", "pseudo": "P", "weak": "W"}
+
+
+class _ThumbnailSignals(QObject):
+    loaded = Signal(str, QImage)
+    failed = Signal(str, str)
+
+
+def _load_thumbnail(signals: _ThumbnailSignals, cache: Path, file: Path, sha256: str,
+                    size: int) -> None:
+    """Decode one thumbnail on a worker thread and hand it to the GUI thread."""
+    try:
+        data = thumbnail_png(cache, file, sha256, size)
+        image = QImage.fromData(data, "PNG")
+    except (ImageError, OSError) as exc:
+        signal, value = signals.failed, str(exc)
+    else:
+        signal, value = signals.loaded, image
+    try:
+        signal.emit(sha256, value)
+    except RuntimeError:
+        # The cache was deleted while this task ran (the window closed).
+        pass
+
+
+class ThumbnailCache(QObject):
+    """Bounded in-memory cache of thumbnails keyed by SHA-256, filled by a thread pool."""
+
+    ready = Signal(str)
+
+    def __init__(self, size: int = 64, capacity: int = 4000, parent=None):
+        super().__init__(parent)
+        self.size = size
+        self.capacity = capacity
+        self._images: OrderedDict[str, QPixmap] = OrderedDict()
+        self._pending: set[str] = set()
+        self._failed: dict[str, str] = {}
+        # A Python thread pool: PySide6 6.12 corrupts reference counts at exit
+        # when Python QRunnable subclasses run on a QThreadPool.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self._signals = _ThumbnailSignals(self)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.failed.connect(self._on_failed)
+
+    def get(self, cache: Path, file: Path, sha256: str) -> QPixmap | None:
+        pixmap = self._images.get(sha256)
+        if pixmap is not None:
+            self._images.move_to_end(sha256)
+            return pixmap
+        if sha256 not in self._pending and sha256 not in self._failed:
+            self._pending.add(sha256)
+            self._pool.submit(_load_thumbnail, self._signals, cache, file, sha256, self.size)
+        return None
+
+    def error(self, sha256: str) -> str | None:
+        return self._failed.get(sha256)
+
+    def _on_loaded(self, sha256: str, image: QImage) -> None:
+        self._pending.discard(sha256)
+        self._images[sha256] = QPixmap.fromImage(image)
+        while len(self._images) > self.capacity:
+            self._images.popitem(last=False)
+        self.ready.emit(sha256)
+
+    def _on_failed(self, sha256: str, reason: str) -> None:
+        self._pending.discard(sha256)
+        self._failed[sha256] = reason
+        log.warning("Thumbnail for %s failed: %s", sha256, reason)
+        self.ready.emit(sha256)
+
+    def clear(self) -> None:
+        """Drop queued loads, wait for running ones and empty the cache."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self._images.clear()
+        self._pending.clear()
+        self._failed.clear()
+
+
+class ItemModel(QAbstractListModel):
+    def __init__(self, thumbnails: ThumbnailCache, parent=None):
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.cache_folder: Path | None = None
+        self.resolve = lambda path: Path(path)
+        self._rows: list[ItemRow] = []
+        self._row_of_sha: dict[str, list[int]] = {}
+        self._classes: dict[int, ClassInfo] = {}
+        thumbnails.ready.connect(self._on_thumbnail)
+
+    def set_rows(self, rows: list[ItemRow], classes: list[ClassInfo]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self._classes = {c.id: c for c in classes}
+        self._row_of_sha = {}
+        for i, row in enumerate(rows):
+            self._row_of_sha.setdefault(row.sha256, []).append(i)
+        self.endResetModel()
+
+    def update_rows(self, updated: dict[int, ItemRow]) -> None:
+        """Replace rows in place by item id and repaint them."""
+        for i, row in enumerate(self._rows):
+            if row.id in updated:
+                self._rows[i] = updated[row.id]
+                index = self.index(i)
+                self.dataChanged.emit(index, index)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def row(self, index: int) -> ItemRow:
+        return self._rows[index]
+
+    def item_ids(self) -> list[int]:
+        return [row.id for row in self._rows]
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        label = self._classes.get(row.class_id) if row.class_id is not None else None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{label.name} {SOURCE_LETTER.get(row.source, '')}" if label else ""
+        if role == Qt.ItemDataRole.DecorationRole and self.cache_folder is not None:
+            return self.thumbnails.get(self.cache_folder, self.resolve(row.path), row.sha256)
+        if role == Qt.ItemDataRole.ForegroundRole and label:
+            return QColor(label.color)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            text = f"{row.path}\n{label.name + ' (' + row.source + ')' if label else 'unlabeled'}"
+            error = self.thumbnails.error(row.sha256)
+            return f"{text}\nUnreadable: {error}" if error else text
+        if role == Qt.ItemDataRole.SizeHintRole:
+            side = self.thumbnails.size
+            return QSize(side + 12, side + 20)
+        if role == ITEM_ID_ROLE:
+            return row.id
+        return None
+
+    def _on_thumbnail(self, sha256: str) -> None:
+        for i in self._row_of_sha.get(sha256, ()):
+            index = self.index(i)
+            self.dataChanged.emit(index, index)
+
+
+class ItemGrid(QListView):
+    def __init__(self, model: ItemModel, parent=None):
+        super().__init__(parent)
+        size = model.thumbnails.size
+        self.setModel(model)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(QSize(size + 16, size + 24))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+
+    def selected_item_ids(self) -> list[int]:
+        return sorted(index.data(ITEM_ID_ROLE) for index in self.selectionModel().selectedIndexes())
