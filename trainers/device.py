@@ -24,3 +24,35 @@ def select_device(requested: str = "auto"):
             f"available: {', '.join(available)}. Use --device auto."
         )
     return torch.device(requested)
+
+
+def autocast(device):
+    """Return a float16 autocast context on CUDA (mixed precision), else a no-op one."""
+    import contextlib
+
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def with_oom_retry(step, batch_size: int, state=None):
+    """Call ``step(batch_size)``; on CUDA out-of-memory, halve the batch and call it again.
+
+    ``step`` must be safe to repeat from its start (one epoch, one pass of
+    embedding). Raises the last out-of-memory error once the batch is one.
+    """
+    import torch
+
+    while True:
+        try:
+            return step(batch_size)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size <= 1:
+                raise
+            batch_size //= 2
+            torch.cuda.empty_cache()
+            if state is not None:
+                state.log(f"CUDA out of memory; batch size halved to {batch_size}",
+                          level="warning")

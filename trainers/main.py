@@ -61,6 +61,11 @@ def _start(project: Project, job_id: int, device: str) -> None:
         job.started_at = utcnow()
 
 
+def _record_device(project: Project, job_id: int, device: str) -> None:
+    with project.write() as session:
+        session.get(Job, job_id).device = device
+
+
 def _end(project: Project, job_id: int, state: str, error: str | None = None) -> None:
     with project.write() as session:
         job = session.get(Job, job_id)
@@ -85,13 +90,25 @@ def run_job(project: Project, job_id: int, state: TaskState) -> int:
     try:
         params = job_kind(kind).resolve(stored)
         method = METHODS[kind]
-        device = _resolve_device(params.get("device", "auto"), method.needs_torch(params))
+        needs_torch = method.needs_torch(params)
     except (ParamError, ValueError) as exc:
         _end(project, job_id, FAILED, str(exc))
         state.emit("finished", state=FAILED, error=str(exc))
         return protocol.EXIT_FAILED
+    # The first report goes out before torch is imported, which takes seconds.
+    device = params.get("device", "auto") if needs_torch else "cpu"
     _start(project, job_id, device)
     state.emit("started", job=job_id, pid=os.getpid(), device=device, kind=kind)
+    state.progress(0.0, "loading torch" if needs_torch else "loading data")
+    try:
+        if needs_torch:
+            device = _resolve_device(device, True)
+            _record_device(project, job_id, device)
+            state.log(f"Running on {device}")
+    except ValueError as exc:
+        _end(project, job_id, FAILED, str(exc))
+        state.emit("finished", state=FAILED, error=str(exc))
+        return protocol.EXIT_FAILED
     log.info("Job %s (%s) started on %s with %s", job_id, kind, device, params)
     try:
         result = method.run(project, params, state, device)

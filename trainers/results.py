@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,17 @@ class ProposalRow:
 
 @dataclass
 class MethodResult:
-    kind: str
+    """What a method hands back: proposals of one kind, metrics and other rows.
+
+    ``kind`` is None for jobs that propose nothing (embed, projection).
+    ``writes`` are called with the session of the results transaction, so
+    vectors, projections and weak sources commit or roll back with it.
+    """
+
+    kind: str | None
     proposals: list[ProposalRow]
     metrics: dict[str, Any] = field(default_factory=dict)
+    writes: list[Callable[[Any], None]] = field(default_factory=list)
 
 
 def write_results(project: Project, job_id: int, result: MethodResult, state: TaskState) -> int:
@@ -52,13 +61,16 @@ def write_results(project: Project, job_id: int, result: MethodResult, state: Ta
             select(Proposal.item_id, Proposal.class_id).where(Proposal.state == REJECTED)
         ).all())
         human = set(session.scalars(select(Item.id).where(Item.label_source == SOURCE_HUMAN)))
+        for write in result.writes:
+            write(session)
         earlier_jobs = select(Job.id).where(Job.kind == job.kind, Job.id != job_id)
-        session.execute(
-            update(Proposal)
-            .where(Proposal.state == PENDING, Proposal.kind == result.kind,
-                   Proposal.job_id.in_(earlier_jobs))
-            .values(state=SUPERSEDED, decided_at=utcnow(), decided_by=f"job:{job_id}")
-        )
+        if result.kind is not None:
+            session.execute(
+                update(Proposal)
+                .where(Proposal.state == PENDING, Proposal.kind == result.kind,
+                       Proposal.job_id.in_(earlier_jobs))
+                .values(state=SUPERSEDED, decided_at=utcnow(), decided_by=f"job:{job_id}")
+            )
         rows = [
             {"job_id": job_id, "item_id": p.item_id, "kind": result.kind,
              "class_id": p.class_id, "score": p.score, "evidence": p.evidence,

@@ -34,3 +34,17 @@ def pixel_features(
             state.log(f"Skipping unreadable image {path}: {exc}", level="warning")
             unreadable.append(i)
     return features, unreadable
+
+
+def fit_pca(features: np.ndarray, *, n_components: int = 50, seed: int = 0) -> dict:
+    """Fit PCA on pixel rows; return its mean and components as plain arrays."""
+    from sklearn.decomposition import PCA
+
+    n_components = max(1, min(n_components, features.shape[0] - 1, features.shape[1]))
+    pca = PCA(n_components=n_components, random_state=seed).fit(features)
+    return {"mean": pca.mean_.astype(np.float32),
+            "components": pca.components_.astype(np.float32)}
+
+
+def apply_pca(model: dict, features: np.ndarray) -> np.ndarray:
+    return ((features - model["mean"]) @ model["components"].T).astype(np.float32)

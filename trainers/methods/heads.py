@@ -21,8 +21,8 @@ class MLPHead:
     seed : int, default 0
     device : str or torch.device, default "cpu"
     state : TaskState, optional
-        Receives a "loss" metric every 10 epochs and is checked for a cancel
-        every epoch.
+        Receives "loss" and "train_accuracy" metrics every 10 epochs and is
+        checked for a cancel every epoch.
     """
 
     def __init__(self, *, n_classes: int, hidden=128, epochs=200, lr=1e-2,
@@ -36,7 +36,7 @@ class MLPHead:
         self.device = device
         self.state = state
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "MLPHead":
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> "MLPHead":
         import torch
         from torch import nn
 
@@ -48,19 +48,24 @@ class MLPHead:
         ).to(self.device)
         inputs = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         targets = torch.as_tensor(y, dtype=torch.long, device=self.device)
+        weight = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight,
+                                 dtype=torch.float32, device=self.device)
         optimizer = torch.optim.Adam(self.model_.parameters(), lr=self.lr,
                                      weight_decay=self.weight_decay)
-        loss_fn = nn.CrossEntropyLoss()
+        loss_fn = nn.CrossEntropyLoss(reduction="none")
         self.model_.train()
         for epoch in range(self.epochs):
             if self.state:
                 self.state.check()
             optimizer.zero_grad()
-            loss = loss_fn(self.model_(inputs), targets)
+            logits = self.model_(inputs)
+            loss = (loss_fn(logits, targets) * weight).sum() / weight.sum()
             loss.backward()
             optimizer.step()
             if self.state and epoch % 10 == 0:
                 self.state.metric("loss", loss.item(), epoch)
+                hits = (logits.argmax(dim=1) == targets).float().mean().item()
+                self.state.metric("train_accuracy", hits, epoch)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -70,3 +75,16 @@ class MLPHead:
         with torch.no_grad():
             inputs = torch.as_tensor(X, dtype=torch.float32, device=self.device)
             return torch.softmax(self.model_(inputs), dim=1).cpu().numpy().astype(np.float64)
+
+
+def make_head(name: str, *, n_classes: int, epochs: int = 200, seed: int = 0,
+              device="cpu", state: TaskState | None = None):
+    """Return an unfitted head: "logistic" (scikit-learn) or "mlp" (torch)."""
+    if name == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    if name == "mlp":
+        return MLPHead(n_classes=n_classes, epochs=epochs, seed=seed, device=device,
+                       state=state)
+    raise ValueError(f"head must be 'logistic' or 'mlp', got {name!r}.")

@@ -57,6 +57,8 @@ class JobKind:
     title: str
     description: str
     params: tuple[Param, ...] = field(default_factory=tuple)
+    # False for jobs that work without labels (embeddings, projections, rules).
+    needs_labels: bool = True
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -78,32 +80,162 @@ class JobKind:
 DEVICE = Param("device", str, "auto", "Compute device: auto picks CUDA, then Apple MPS, then CPU.",
                choices=("auto", "cpu", "cuda", "mps"))
 
+SPACE_HELP = (
+    "Embedding space: pixels, pixels-pca, resnet18, resnet50, vit_b_16, clip "
+    "(ViT-B-32 with laion2b_s34b_b79k), clip:MODEL/TAG, simclr or rotation. Vectors "
+    "are cached; missing ones are computed first."
+)
+
+
+def space_params(default: str = "pixels-pca", prefix: str = "", label: str = "") -> tuple:
+    return (
+        Param(f"{prefix}space", str, default, f"{label}{SPACE_HELP}"),
+        Param(f"{prefix}weights", str, "", f"{label}Local weights or checkpoint file for a "
+              "torchvision or open_clip space; empty uses the model's pretrained weights "
+              "from the local cache."),
+    )
+
+
+IMAGE_SIZE = Param("image_size", int, 0, "Side in pixels that images are resized to for "
+                   "pixel and self-supervised spaces; 0 uses the most common image size "
+                   "(28 for self-supervised spaces).", minimum=0, maximum=256)
+INCLUDE_ACCEPTED = Param("include_accepted", bool, True,
+                         "Also train on accepted pseudo and weak labels.")
+ACCEPTED_WEIGHT = Param("accepted_weight", float, 1.0, "Sample weight of accepted pseudo "
+                        "and weak labels relative to given labels (0 to 1).",
+                        minimum=0.0, maximum=1.0)
+SEED = Param("seed", int, 0, "Random seed.")
+THRESHOLD = Param("threshold", float, 0.9, "Propose only predictions with at least this "
+                  "probability (0 to 1).", minimum=0.0, maximum=1.0)
+HEAD = Param("head", str, "logistic", "Classifier head: logistic regression "
+             "(scikit-learn) or a small MLP (torch).", choices=("logistic", "mlp"))
+HEAD_EPOCHS = Param("epochs", int, 200, "MLP training epochs per fit (mlp head only).",
+                    minimum=1, maximum=100_000)
+TRAINING = (INCLUDE_ACCEPTED, ACCEPTED_WEIGHT, SEED, DEVICE)
+
+EMBED = JobKind(
+    name="embed",
+    title="Compute embeddings",
+    description=(
+        "Compute and cache the vectors of every item in an embedding space; only new or "
+        "changed items are computed. Self-supervised spaces first pretrain a small ResNet "
+        "on the project's images."
+    ),
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("recompute", bool, False, "Recompute every vector and refit PCA or the "
+              "self-supervised network."),
+        Param("download", bool, False, "Allow downloading pretrained weights into the "
+              "usual cache (torch hub, Hugging Face). Off, a missing file fails at once."),
+        Param("pretrain_epochs", int, 15, "Epochs of self-supervised pretraining.",
+              minimum=1, maximum=1000),
+        Param("batch_size", int, 256, "Images per batch; halved on CUDA out-of-memory.",
+              minimum=2, maximum=4096),
+        SEED,
+        DEVICE,
+    ),
+    needs_labels=False,
+)
+
 SELF_TRAINING = JobKind(
     name="self-training",
     title="Self-training",
     description=(
-        "Train a classifier head on the given labels over pixel features, label the "
+        "Train a classifier head on the given labels over an embedding space, label the "
         "unlabeled items it is most confident about, retrain, and propose pseudo labels "
-        "above the threshold."
+        "above the threshold. Probabilities are calibrated on held-out given labels."
     ),
     params=(
-        Param("threshold", float, 0.9, "Propose only predictions with at least this "
-              "probability (0 to 1).", minimum=0.0, maximum=1.0),
+        THRESHOLD,
         Param("rounds", int, 3, "Self-training rounds: each adds the confident "
               "predictions to the training set and retrains.", minimum=1, maximum=50),
-        Param("head", str, "logistic", "Classifier head: logistic regression "
-              "(scikit-learn) or a small MLP (torch).", choices=("logistic", "mlp")),
-        Param("epochs", int, 200, "MLP training epochs per round (mlp head only).",
-              minimum=1, maximum=100_000),
-        Param("image_size", int, 0, "Side in pixels that images are resized to for "
-              "pixel features; 0 uses the most common image size.", minimum=0, maximum=256),
-        Param("include_accepted", bool, True, "Also train on accepted pseudo and weak labels."),
-        Param("seed", int, 0, "Random seed."),
-        DEVICE,
+        HEAD,
+        HEAD_EPOCHS,
+        *space_params("pixels"),
+        IMAGE_SIZE,
+        Param("max_per_class", int, 0, "Most pseudo labels per class in each round and "
+              "in the proposals; 0 means no cap.", minimum=0),
+        Param("calibrate", bool, True, "Fit a temperature on held-out given labels so "
+              "the threshold is a calibrated probability."),
+        Param("folds", int, 5, "K for K-fold accuracy and calibration on the given "
+              "labels (fewer when a class has fewer labels).", minimum=2, maximum=20),
+        *TRAINING,
     ),
 )
 
-JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (SELF_TRAINING,)}
+LABEL_PROPAGATION = JobKind(
+    name="label-propagation",
+    title="Label propagation",
+    description=(
+        "Spread the labels over a cosine k-nearest-neighbour graph of an embedding space "
+        "(label spreading) and propose the spread labels; items no label reaches get no "
+        "proposal."
+    ),
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("neighbors", int, 10, "Neighbours per item in the kNN graph.",
+              minimum=1, maximum=200),
+        Param("alpha", float, 0.2, "Share of a label taken from the neighbours in each "
+              "iteration, between 0 and 1.", minimum=0.01, maximum=0.99),
+        Param("max_iter", int, 100, "Most spreading iterations.", minimum=1, maximum=10_000),
+        Param("threshold", float, 0.5, "Propose only spread labels with at least this "
+              "share of the label mass (0 to 1).", minimum=0.0, maximum=1.0),
+        *TRAINING,
+    ),
+)
+
+NOISE = JobKind(
+    name="noise",
+    title="Find label noise",
+    description=(
+        "Flag labeled items whose label looks wrong: out-of-fold probabilities from K-fold "
+        "training into cleanlab's find_label_issues, combined with the labels of the "
+        "nearest neighbours. Each flag carries the given and the suggested class."
+    ),
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("folds", int, 5, "K in K-fold; every labeled class needs at least K labels.",
+              minimum=2, maximum=20),
+        Param("neighbors", int, 10, "Labeled neighbours compared with each item.",
+              minimum=1, maximum=200),
+        Param("neighbor_threshold", float, 0.8, "Share of neighbours with another class "
+              "that flags an item even when cleanlab does not (0 to 1).",
+              minimum=0.0, maximum=1.0),
+        *TRAINING,
+    ),
+)
+
+CO_TRAINING = JobKind(
+    name="co-training",
+    title="Co-training",
+    description=(
+        "Train one classifier per view (two embedding spaces or two heads); each labels "
+        "its most confident unlabeled items for the other over several rounds. Proposals "
+        "hold both views' predictions."
+    ),
+    params=(
+        *space_params("pixels-pca", "", "First view. "),
+        *space_params("pixels", "second_", "Second view. "),
+        IMAGE_SIZE,
+        HEAD,
+        Param("second_head", str, "logistic", "Head of the second view.",
+              choices=("logistic", "mlp")),
+        HEAD_EPOCHS,
+        Param("rounds", int, 5, "Co-training rounds.", minimum=1, maximum=100),
+        Param("per_class", int, 10, "Items per class each view hands to the other in a "
+              "round.", minimum=1, maximum=10_000),
+        THRESHOLD,
+        *TRAINING,
+    ),
+)
+
+JOB_KINDS: dict[str, JobKind] = {
+    kind.name: kind
+    for kind in (EMBED, SELF_TRAINING, LABEL_PROPAGATION, NOISE, CO_TRAINING)
+}
 
 
 def job_kind(name: str) -> JobKind:
