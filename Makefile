@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_PROJECT ?= demo-project
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast system-deps screenshot clean
+.PHONY: install demo test test-fast system-deps screenshot bundle bundle-test clean
 
 install: $(STAMP)
 
@@ -33,6 +33,20 @@ test-fast: install
 
 screenshot: install system-deps
 	bash packaging/screenshot.sh docs/window.png
+
+# The desktop bundle (PyInstaller): dist/workbench/ and its .tar.gz, then
+# the same archive unpacked elsewhere and smoke-tested (README, Installer).
+BUNDLE_STAMP := $(VENV)/.bundle-installed
+
+$(BUNDLE_STAMP): $(STAMP)
+	$(PY) -m pip install -e '.[test,bundle]'
+	@touch $(BUNDLE_STAMP)
+
+bundle: $(BUNDLE_STAMP) system-deps
+	PY=$(PY) bash packaging/build-bundle.sh
+
+bundle-test: bundle
+	bash packaging/bundle-test.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(DEMO_PROJECT)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.logs import setup_logging
+from workbench.paths import prepare_bundle_environment
+from workbench.smoke import FLAG as SMOKE_TEST_FLAG
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.store.engine import ProjectError
 
     argv = sys.argv[1:] if argv is None else argv
+    if prepare_bundle_environment() and not argv:
+        # A double-clicked bundle (the macOS .app, a Windows shortcut) gets
+        # no arguments: open the window.
+        argv = ["open"]
     if argv[:1] == ["--trainer"]:
         from trainers.main import main as trainer_main
 
         return trainer_main(argv[1:])
+    if argv[:1] == [SMOKE_TEST_FLAG]:
+        from workbench.smoke import main as smoke_main
+
+        return smoke_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
     try:
