@@ -10,9 +10,11 @@ instead of failing half-way.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
-from contextlib import contextmanager
+import time
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -21,17 +23,43 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "project.sqlite"
 BUSY_TIMEOUT_MS = 10_000
+BEGIN_ATTEMPTS = 3
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class ProjectError(Exception):
     """A project folder or database that cannot be opened as asked."""
+
+
+class StoreWriteError(ProjectError):
+    """A write the database rejected (disk full, read-only, locked); nothing was written."""
+
+
+def _write_error(exc: OperationalError, db_path: Path) -> StoreWriteError | None:
+    text = str(exc.orig)
+    if "full" in text:
+        return StoreWriteError(
+            f"The disk holding {db_path} is full; nothing was saved. "
+            "Free some space and try again."
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreWriteError(
+            f"{db_path} is read-only; nothing was saved. "
+            "Copy the project to a folder you can write to."
+        )
+    if "locked" in text:
+        return StoreWriteError(
+            f"{db_path} stayed locked by another program for more than "
+            f"{BUSY_TIMEOUT_MS * BEGIN_ATTEMPTS // 1000} s; nothing was saved. Try again."
+        )
+    return None
 
 
 def _alembic_config(connection=None) -> Config:
@@ -63,8 +91,23 @@ def _set_pragmas(dbapi_connection, _record) -> None:
 
 
 def _begin(connection) -> None:
+    """Start a transaction, retrying when another writer holds the lock.
+
+    SQLite already waits up to BUSY_TIMEOUT_MS inside each attempt. A write
+    transaction takes its lock here (BEGIN IMMEDIATE), so later statements in
+    it do not meet a locked database.
+    """
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    for attempt in range(1, BEGIN_ATTEMPTS + 1):
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == BEGIN_ATTEMPTS:
+                raise
+            log.warning("Database busy at BEGIN %s (attempt %d of %d): %s; retrying",
+                        mode, attempt, BEGIN_ATTEMPTS, exc.orig)
+            time.sleep(0.05 * attempt)
 
 
 def make_engine(db_path: Path) -> Engine:
@@ -139,10 +182,22 @@ class Project:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """Run one write transaction; it commits on success and rolls back on error."""
-        with Session(self._write_engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        """Run one write transaction; it commits on success and rolls back on error.
+
+        A full disk, a read-only file or a lock held too long raises
+        StoreWriteError with a message for the user; the transaction is rolled
+        back, so no row of it remains.
+        """
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session:
+                with session.begin():
+                    yield session
+        except OperationalError as exc:
+            error = _write_error(exc, self.db_path)
+            if error is None:
+                raise
+            log.error("Write to %s failed: %s", self.db_path, exc.orig)
+            raise error from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -155,16 +210,53 @@ class Project:
 
 
 def _backup(db_path: Path, revision: str) -> Path:
+    """Copy the database (WAL content included) beside it and check the copy.
+
+    Raises ProjectError, and leaves no partial copy, when the copy cannot be
+    written or does not read back as the same schema revision.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = db_path.with_name(f"{db_path.stem}.backup-{revision}-{stamp}.sqlite")
-    with sqlite3.connect(db_path) as source, sqlite3.connect(target) as copy:
-        source.backup(copy)
+    try:
+        with closing(sqlite3.connect(db_path)) as source, \
+                closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
+        with closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as check:
+            copied = check.execute("SELECT version_num FROM alembic_version").fetchone()
+            verdict = check.execute("PRAGMA quick_check").fetchone()[0]
+        if copied != (revision,) or verdict != "ok":
+            raise sqlite3.DatabaseError(f"the copy reads back as {copied}, check {verdict!r}")
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise ProjectError(
+            f"Could not write a backup of {db_path} before upgrading its schema ({exc}); "
+            "the project was not changed. Free some disk space and open it again."
+        ) from exc
     return target
 
 
 def _upgrade(engine: Engine) -> None:
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    """Run the migrations to head in one transaction, with foreign keys off.
+
+    Alembic's batch mode rebuilds a SQLite table by copying it and dropping
+    the old one; with foreign keys on, that drop would delete every row that
+    cascades from the table (label events, proposals). A reference left
+    dangling at the end rolls the whole upgrade back.
+    """
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        # PRAGMA foreign_keys is ignored inside a transaction, so it is set
+        # on the driver connection before the upgrade's BEGIN.
+        driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                command.upgrade(_alembic_config(connection), "head")
+                dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if dangling:
+                    raise ProjectError(f"the upgraded schema leaves {len(dangling)} rows "
+                                       f"pointing at missing rows, first {dangling[0]}")
+        finally:
+            driver.execute("PRAGMA foreign_keys=ON")
 
 
 def open_project(folder: str | Path, *, create: bool = False) -> Project:
@@ -186,6 +278,11 @@ def open_project(folder: str | Path, *, create: bool = False) -> Project:
                 "'workbench import folder DIR IMAGES'."
             )
         folder.mkdir(parents=True, exist_ok=True)
+    if db_path.exists() and not os.access(folder, os.W_OK):
+        raise ProjectError(
+            f"Project folder {folder} is read-only, and SQLite needs to write beside "
+            f"{DB_NAME}. Copy the project to a folder you can write to."
+        )
     revision = _read_revision(db_path) if db_path.exists() else None
     head = head_revision()
     if revision is not None and revision not in known_revisions():
@@ -198,7 +295,17 @@ def open_project(folder: str | Path, *, create: bool = False) -> Project:
         log.info("Upgrading %s from schema %s to %s; backup at %s", db_path, revision, head, backup)
     engine = make_engine(db_path)
     if revision != head:
-        _upgrade(engine)
+        try:
+            _upgrade(engine)
+        except Exception as exc:
+            # Any failure of a migration script: its transaction was rolled back.
+            engine.dispose()
+            if revision is None:
+                raise
+            raise ProjectError(
+                f"Upgrading {db_path} from schema {revision} to {head} failed: {exc}. "
+                f"The project was not changed; its copy from before is {backup}."
+            ) from exc
     (folder / "cache").mkdir(exist_ok=True)
     return Project(folder, engine)
 

@@ -1,0 +1,95 @@
+"""A full disk or a read-only project folder gives a clear error and writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import event
+
+from workbench.ingest.common import Entry, write_entries
+from workbench.store import actions, open_project, queries
+from workbench.store.engine import ProjectError, StoreWriteError
+
+
+def _images(folder, count):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(count):
+        file = folder / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), mode="L").save(file)
+        files.append(file)
+    return files
+
+
+def test_disk_full_during_import(tmp_path):
+    project = open_project(tmp_path / "p", create=True)
+    files = _images(tmp_path / "images", 400)
+
+    # SQLite reports SQLITE_FULL once the file would pass max_page_count, the
+    # same error a full disk gives.
+    @event.listens_for(project.engine, "connect")
+    def limit_pages(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA max_page_count = 40")
+
+    project.engine.dispose()
+    entries = [Entry(file=f, class_name="a" if i % 2 else None) for i, f in enumerate(files)]
+    with pytest.raises(StoreWriteError, match="is full; nothing was saved"):
+        write_entries(project, entries, actor="test")
+    event.remove(project.engine, "connect", limit_pages)
+    project.engine.dispose()
+    with project.read() as session:
+        assert queries.item_count(session) == 0
+        assert queries.classes(session) == []
+    project.close()
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A project folder on a tmpfs remounted read-only (needs root and mount)."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_read_only_project_folder(read_only_mount, demo_template):
+    folder = read_only_mount / "digits"
+    shutil.copytree(demo_template, folder)
+    with open_project(folder) as project, project.read() as session:
+        before = queries.status(session)
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_mount)], check=True)
+    with pytest.raises(ProjectError, match="is read-only"):
+        open_project(folder)
+    subprocess.run(["mount", "-o", "remount,rw", str(read_only_mount)], check=True)
+    with open_project(folder) as project, project.read() as session:
+        assert queries.status(session) == before
+
+
+def test_read_only_file_on_label(tmp_path, demo_template):
+    folder = tmp_path / "digits"
+    shutil.copytree(demo_template, folder)
+    project = open_project(folder)
+    with project.read() as session:
+        item = queries.items(session, "unlabeled")[0].id
+        class_id = queries.classes(session)[0].id
+    project.engine.dispose()
+
+    @event.listens_for(project.engine, "connect")
+    def read_only(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA query_only = ON")
+
+    with pytest.raises(StoreWriteError, match="read-only; nothing was saved"):
+        actions.label_items(project, [item], class_id, actor="user:test")
+    event.remove(project.engine, "connect", read_only)
+    project.engine.dispose()
+    with project.read() as session:
+        assert queries.items(session, "unlabeled")[0].id == item
+    project.close()
