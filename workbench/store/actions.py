@@ -34,6 +34,7 @@ from workbench.store.schema import (
     LabelClass,
     LabelEvent,
     Proposal,
+    WeakSource,
     utcnow,
 )
 
@@ -212,6 +213,31 @@ def reject_proposals(project: Project, proposal_ids: Iterable[int], *, actor: st
     return result
 
 
+def assign_class(
+    project: Project, proposal_id: int, class_id: int, *, actor: str
+) -> Decision:
+    """Give a proposal's item another class as a human label, as one decision.
+
+    The proposal is resolved as rejected, so its (item, class) pair is not
+    proposed again, and undo restores both the label and the pending
+    proposal.
+    """
+    with project.write() as session:
+        if session.get(LabelClass, class_id) is None:
+            raise ActionError(f"Class id {class_id} not found. Reload the project.")
+        (proposal,) = _pending_proposals(session, [proposal_id])
+        if proposal.state != PENDING:
+            return Decision(None, 0, [f"proposal {proposal.id} is already {proposal.state}"])
+        item = _load_items(session, [proposal.item_id])[0]
+        decision = _next_decision(session)
+        session.add(_event(item, decision, ACTION_LABEL, actor, class_id=class_id,
+                           source=SOURCE_HUMAN, confidence=1.0, proposal_id=proposal.id,
+                           old_proposal_state=proposal.state))
+        _set_label(item, class_id, SOURCE_HUMAN, 1.0, actor)
+        _decide(proposal, REJECTED, actor)
+    return Decision(decision, 1)
+
+
 def _decide(proposal: Proposal, state: str, actor: str | None) -> None:
     proposal.state = state
     proposal.decided_by = actor
@@ -290,3 +316,43 @@ def ensure_classes(
         position += 1
     session.flush()
     return {name: existing[name].id for name in names}
+
+
+WEAK_SOURCE_KINDS = ("clip_prompts", "path_rule")
+
+
+def save_weak_source(
+    project: Project, name: str, kind: str, definition: dict, *, enabled: bool = True,
+    source_id: int | None = None,
+) -> int:
+    """Create a weak source, or replace the one with ``source_id``; return its id.
+
+    Weak sources are settings for weak-label jobs, not labels, so saving one
+    is not a label event and undo does not revert it.
+    """
+    name = name.strip()
+    if not name:
+        raise ActionError("A weak source needs a name.")
+    if kind not in WEAK_SOURCE_KINDS:
+        raise ActionError(f"Unknown weak source kind {kind!r}; use one of "
+                          f"{', '.join(WEAK_SOURCE_KINDS)}.")
+    with project.write() as session:
+        clash = session.scalar(select(WeakSource).where(WeakSource.name == name))
+        if clash is not None and clash.id != source_id:
+            raise ActionError(f"A weak source named {name!r} exists; choose another name.")
+        source = WeakSource() if source_id is None else session.get(WeakSource, source_id)
+        if source is None:
+            raise ActionError(f"Weak source {source_id} not found. Reload the project.")
+        source.name, source.kind = name, kind
+        source.definition, source.enabled = dict(definition), enabled
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def delete_weak_source(project: Project, source_id: int) -> None:
+    with project.write() as session:
+        source = session.get(WeakSource, source_id)
+        if source is None:
+            raise ActionError(f"Weak source {source_id} not found. Reload the project.")
+        session.delete(source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QSize,
@@ -105,32 +108,78 @@ class ThumbnailCache(QObject):
 
 
 class ItemModel(QAbstractListModel):
+    """Item rows for the grid, with an id-to-row index for in-place updates."""
+
     def __init__(self, thumbnails: ThumbnailCache, parent=None):
         super().__init__(parent)
         self.thumbnails = thumbnails
         self.cache_folder: Path | None = None
         self.resolve = lambda path: Path(path)
         self._rows: list[ItemRow] = []
+        self._row_of_id: dict[int, int] = {}
         self._row_of_sha: dict[str, list[int]] = {}
         self._classes: dict[int, ClassInfo] = {}
         thumbnails.ready.connect(self._on_thumbnail)
 
     def set_rows(self, rows: list[ItemRow], classes: list[ClassInfo]) -> None:
         self.beginResetModel()
-        self._rows = rows
+        self._rows = list(rows)
         self._classes = {c.id: c for c in classes}
-        self._row_of_sha = {}
-        for i, row in enumerate(rows):
-            self._row_of_sha.setdefault(row.sha256, []).append(i)
+        self._reindex()
         self.endResetModel()
 
-    def update_rows(self, updated: dict[int, ItemRow]) -> None:
-        """Replace rows in place by item id and repaint them."""
+    def _reindex(self) -> None:
+        self._row_of_id = {row.id: i for i, row in enumerate(self._rows)}
+        self._row_of_sha = {}
         for i, row in enumerate(self._rows):
-            if row.id in updated:
-                self._rows[i] = updated[row.id]
-                index = self.index(i)
-                self.dataChanged.emit(index, index)
+            self._row_of_sha.setdefault(row.sha256, []).append(i)
+
+    def update_rows(self, updated: dict[int, ItemRow]) -> None:
+        """Replace rows in place by item id and repaint them; unknown ids are ignored."""
+        for item_id, row in updated.items():
+            i = self._row_of_id.get(item_id)
+            if i is None:
+                continue
+            self._rows[i] = row
+            index = self.index(i)
+            self.dataChanged.emit(index, index)
+
+    def remove_ids(self, item_ids) -> None:
+        """Remove the rows of these items, one contiguous run at a time."""
+        doomed = sorted((self._row_of_id[i] for i in item_ids if i in self._row_of_id),
+                        reverse=True)
+        if not doomed:
+            return
+        if len(doomed) > 200:
+            # Many single removals cost more than one reset of the view.
+            gone = {self._rows[i].id for i in doomed}
+            self.beginResetModel()
+            self._rows = [row for row in self._rows if row.id not in gone]
+            self._reindex()
+            self.endResetModel()
+            return
+        for i in doomed:
+            self.beginRemoveRows(QModelIndex(), i, i)
+            del self._rows[i]
+            self.endRemoveRows()
+        self._reindex()
+
+    def insert_rows(self, rows: list[ItemRow], key) -> None:
+        """Insert rows where ``key`` puts them in the current order."""
+        keys = [key(row) for row in self._rows]
+        for row in sorted(rows, key=key):
+            if row.id in self._row_of_id:
+                continue
+            i = bisect.bisect_left(keys, key(row))
+            self.beginInsertRows(QModelIndex(), i, i)
+            self._rows.insert(i, row)
+            keys.insert(i, key(row))
+            self._row_of_id[row.id] = i
+            self.endInsertRows()
+        self._reindex()
+
+    def row_of(self, item_id: int) -> int | None:
+        return self._row_of_id.get(item_id)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -147,7 +196,8 @@ class ItemModel(QAbstractListModel):
         row = self._rows[index.row()]
         label = self._classes.get(row.class_id) if row.class_id is not None else None
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{label.name} {SOURCE_LETTER.get(row.source, '')}" if label else ""
+            text = f"{label.name} {SOURCE_LETTER.get(row.source, '')}" if label else ""
+            return f"{text} {row.score:.2f}" if row.score is not None else text
         if role == Qt.ItemDataRole.DecorationRole and self.cache_folder is not None:
             return self.thumbnails.get(self.cache_folder, self.resolve(row.path), row.sha256)
         if role == Qt.ItemDataRole.ForegroundRole and label:
@@ -178,9 +228,27 @@ class ItemGrid(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
+        self.set_thumbnail_size(size)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+
+    def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))
         self.setGridSize(QSize(size + 16, size + 24))
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
 
     def selected_item_ids(self) -> list[int]:
         return sorted(index.data(ITEM_ID_ROLE) for index in self.selectionModel().selectedIndexes())
+
+    def select_ids(self, item_ids) -> None:
+        """Select the rows of these items and scroll to the first one."""
+        model = self.model()
+        selection = QItemSelection()
+        rows = sorted(r for r in (model.row_of(i) for i in item_ids) if r is not None)
+        for row in rows:
+            index = model.index(row)
+            selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.selectionModel().select(selection, flags)
+        if rows:
+            self.selectionModel().setCurrentIndex(
+                model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.scrollTo(model.index(rows[0]))

@@ -1,4 +1,4 @@
-"""The main window: grid, class panel, review queue and jobs."""
+"""The main window: grid with filters, item pane, classes, review inbox, jobs, embedding."""
 
 from __future__ import annotations
 
@@ -6,34 +6,42 @@ import getpass
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from workbench.jobs.runner import JobError, recover_stale_jobs
 from workbench.jobs.specs import JOB_KINDS, ParamError
+from workbench.settings import Settings, SettingsError, load_settings, save_settings
 from workbench.store import actions, queries
 from workbench.store.engine import Project, ProjectError, open_project
+from workbench.ui.filters import FilterBar
 from workbench.ui.grid import ItemGrid, ItemModel, ThumbnailCache
+from workbench.ui.import_export import ImportExport
+from workbench.ui.item_pane import ItemPane
 from workbench.ui.jobs import JobsPanel, JobSupervisor, job_summary
-from workbench.ui.panels import ClassPanel, ReviewPanel
+from workbench.ui.panels import ClassPanel
+from workbench.ui.review import BULK_CHANGE, ReviewPanel
+from workbench.ui.scatter import EmbeddingView
+from workbench.ui.settings_dialog import SettingsDialog
+from workbench.ui.weak_sources import WeakSourcesEditor
 
 log = logging.getLogger(__name__)
 
-FILTER_TITLES = {
-    "all": "All", "unlabeled": "Unlabeled", "human": "Human", "imported": "Imported",
-    "pseudo": "Pseudo", "weak": "Weak",
-}
 STATUS_MS = 8000
+# How long closing waits for cancelled trainer processes before killing them.
+CLOSE_WAIT_MS = 2500
+MAX_HIGHLIGHTED = 5000
 
 
 def default_actor() -> str:
@@ -44,70 +52,99 @@ def default_actor() -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, actor: str | None = None):
+    def __init__(self, actor: str | None = None, settings: Settings | None = None):
         super().__init__()
         self.actor = actor or default_actor()
+        self.settings = settings or load_settings()
         self.project: Project | None = None
         self.classes: list[queries.ClassInfo] = []
         self.setWindowTitle("Workbench")
-        self.resize(1400, 900)
-
-        self.thumbnails = ThumbnailCache(size=64, parent=self)
-        self.previews = ThumbnailCache(size=160, capacity=200, parent=self)
-        self.item_model = ItemModel(self.thumbnails, self)
-        self.grid = ItemGrid(self.item_model)
-        self.setCentralWidget(self.grid)
-        self.grid.setFocus()
-
-        self.class_panel = ClassPanel()
-        self.class_panel.class_activated.connect(self.label_selection)
-        self.review = ReviewPanel()
-        self.supervisor = JobSupervisor(self)
-        self.jobs_panel = JobsPanel(self.supervisor)
-        self.supervisor.finished.connect(self._on_job_finished)
-        self.previews.ready.connect(self._on_preview_ready)
-        self.review.list.selectionModel().currentChanged.connect(lambda *_: self._show_current())
-        self.review.accept_requested.connect(self.accept_current)
-        self.review.reject_requested.connect(self.reject_current)
-        self.review.skip_requested.connect(self.review.skip)
-        self.review.undo_requested.connect(self.undo)
-
-        self._add_dock("Classes", self.class_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resize(1500, 950)
+        size = self.settings.thumbnail_size
+        self.thumbnails = ThumbnailCache(size=size, parent=self)
+        self.previews = ThumbnailCache(size=200, capacity=300, parent=self)
+        self._build_widgets()
+        self._connect()
+        self._build_menus()
         self._build_toolbar()
-        self._build_actions()
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
-        self._class_shortcuts: list[QAction] = []
+        # Class counts follow label changes a moment later, so a keypress
+        # does not wait for a count over every item.
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(250)
+        self._counts_timer.timeout.connect(self.reload_counts)
         self._restore_geometry()
 
     # Layout ---------------------------------------------------------------
 
+    def _build_widgets(self) -> None:
+        self.item_model = ItemModel(self.thumbnails, self)
+        self.grid = ItemGrid(self.item_model)
+        self.filter_bar = FilterBar()
+        # The source filter and path box, under the names older code uses.
+        self.filter_box = self.filter_bar.source_box
+        self.search_box = self.filter_bar.search_box
+        center = QWidget()
+        layout = QVBoxLayout(center)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.grid, 1)
+        self.setCentralWidget(center)
+        self.grid.setFocus()
+        self.class_panel = ClassPanel()
+        self.item_pane = ItemPane(self.previews)
+        self.review = ReviewPanel(self.previews, self.settings.accept_threshold)
+        self.review.actor = self.actor
+        self.supervisor = JobSupervisor(self)
+        self.jobs_panel = JobsPanel(self.supervisor, self._job_defaults())
+        self.embedding = EmbeddingView(self.thumbnails)
+        self.weak_sources = WeakSourcesEditor()
+        self.docks = {
+            "classes": self._add_dock("Classes", self.class_panel,
+                                      Qt.DockWidgetArea.LeftDockWidgetArea),
+            "item": self._add_dock("Item", self.item_pane, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "review": self._add_dock("Review", self.review,
+                                     Qt.DockWidgetArea.RightDockWidgetArea),
+            "weak": self._add_dock("Weak sources", self.weak_sources,
+                                   Qt.DockWidgetArea.RightDockWidgetArea),
+            "jobs": self._add_dock("Jobs", self.jobs_panel,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea),
+            "embedding": self._add_dock("Embedding", self.embedding,
+                                        Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["review"], self.docks["weak"])
+        self.tabifyDockWidget(self.docks["jobs"], self.docks["embedding"])
+        self.docks["review"].raise_()
+        self.docks["jobs"].raise_()
+
     def _add_dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title.lower()}")
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _connect(self) -> None:
+        self.class_panel.class_activated.connect(self.label_selection)
+        self.filter_bar.changed.connect(self.reload_items)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self._on_grid_selection())
+        self.grid.selectionModel().currentChanged.connect(lambda *_: self._on_grid_selection())
+        self.review.decided.connect(self._after_review_decision)
+        self.review.message.connect(self.show_message)
+        self.weak_sources.message.connect(self.show_message)
+        self.supervisor.finished.connect(self._on_job_finished)
+        self.supervisor.queued.connect(lambda job_id: self.show_message(
+            f"Job {job_id} is queued; it starts when the running job ends."))
+        self.jobs_panel.launcher.launch_requested.connect(self.start_job)
+        self.embedding.selection_changed.connect(self.filter_bar.set_item_ids)
+        self.embedding.item_clicked.connect(self._on_point_clicked)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
         bar.setObjectName("toolbar-main")
         self.addToolBar(bar)
-        bar.addWidget(QLabel(" Show: "))
-        self.filter_box = QComboBox()
-        for key, title in FILTER_TITLES.items():
-            self.filter_box.addItem(title, key)
-        self.filter_box.currentIndexChanged.connect(lambda _: self.reload_items())
-        bar.addWidget(self.filter_box)
-        self.search_box = QLineEdit()
-        self.search_box.setPlaceholderText("Filter by path")
-        self.search_box.setClearButtonEnabled(True)
-        self.search_box.setMaximumWidth(260)
-        self.search_box.returnPressed.connect(self.reload_items)
-        bar.addWidget(self.search_box)
-        bar.addSeparator()
         self.run_actions: dict[str, QAction] = {}
         for kind in JOB_KINDS.values():
             action = bar.addAction(f"Run {kind.title.lower()}")
@@ -115,22 +152,37 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, name=kind.name: self.start_job(name))
             self.run_actions[kind.name] = action
 
-    def _build_actions(self) -> None:
-        menu = self.menuBar().addMenu("&File")
+    def _build_menus(self) -> None:
+        self.file_menu = menu = self.menuBar().addMenu("&File")
+        new_action = menu.addAction("&New project...")
+        new_action.setShortcut(QKeySequence.StandardKey.New)
+        new_action.triggered.connect(self._choose_new_project)
         open_action = menu.addAction("&Open project...")
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._choose_project)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self._rebuild_recent_menu()
+        menu.addSeparator()
+        self.import_export = ImportExport(self)
+        self.import_export.add_menus(menu)
+        menu.addSeparator()
+        menu.addAction("&Settings...").triggered.connect(self.edit_settings)
         menu.addSeparator()
         quit_action = menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
 
         review = self.menuBar().addMenu("&Review")
-        self.accept_action = self._shortcut(review, "Accept", "A", self.accept_current)
-        self.reject_action = self._shortcut(review, "Reject", "X", self.reject_current)
+        self.accept_action = self._shortcut(review, "Accept", "A", self.review.accept_current)
+        self.reject_action = self._shortcut(review, "Reject", "X", self.review.reject_current)
         self.skip_action = self._shortcut(review, "Skip", "Space", self.review.skip)
-        self.undo_action = self._shortcut(review, "Undo", QKeySequence.StandardKey.Undo, self.undo)
+        self.undo_action = self._shortcut(review, "Undo", QKeySequence.StandardKey.Undo,
+                                          self.undo)
         self.label_menu = self.menuBar().addMenu("&Label")
+        self._class_shortcuts: list[QAction] = []
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
 
     def _shortcut(self, menu, text, key, slot) -> QAction:
         action = menu.addAction(text)
@@ -146,7 +198,7 @@ class MainWindow(QMainWindow):
             action = self.label_menu.addAction(f"Label as {info.name}")
             if info.shortcut:
                 action.setShortcut(QKeySequence(info.shortcut))
-            action.triggered.connect(lambda _=False, class_id=info.id: self.label_selection(class_id))
+            action.triggered.connect(lambda _=False, class_id=info.id: self.class_key(class_id))
             self._class_shortcuts.append(action)
 
     def _restore_geometry(self) -> None:
@@ -163,6 +215,24 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_project(Path(folder))
 
+    def _choose_new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the project")
+        if folder:
+            self.new_project(Path(folder))
+
+    def new_project(self, folder: Path) -> bool:
+        """Create an empty project in ``folder`` and open it."""
+        if (folder / "project.sqlite").exists():
+            self.show_error("Cannot create project",
+                            f"{folder} already has a project. Open it with File > Open project.")
+            return False
+        try:
+            open_project(folder, create=True).close()
+        except (ProjectError, OSError) as exc:
+            self.show_error("Cannot create project", str(exc))
+            return False
+        return self.open_project(folder)
+
     def open_project(self, folder: Path) -> bool:
         """Open a project folder; a problem shows as a message and returns False."""
         try:
@@ -171,71 +241,119 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open project", str(exc))
             return False
         if self.project is not None:
-            self.supervisor.cancel_all(wait_ms=3000)
+            self.supervisor.cancel_all(wait_ms=CLOSE_WAIT_MS)
             self.project.close()
         self.project = project
         self.supervisor.project = project
         recover_stale_jobs(project)
         self.item_model.cache_folder = project.cache
         self.item_model.resolve = project.resolve
+        self.item_pane.project = project
         self.setWindowTitle(f"Workbench - {project.folder.name}")
+        self._remember_recent(project.folder)
+        self.filter_bar.set_item_ids(None)
         self.refresh_all()
         with project.read() as session:
             self.jobs_panel.load(queries.jobs(session))
         return True
 
+    def _remember_recent(self, folder: Path) -> None:
+        self.settings.add_recent(folder)
+        try:
+            save_settings(self.settings)
+        except (OSError, SettingsError) as exc:
+            log.warning("Cannot save the recent projects list: %s", exc)
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_projects:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_project(Path(f)))
+        self.recent_menu.setEnabled(bool(self.settings.recent_projects))
+
     def refresh_all(self) -> None:
         self.reload_classes()
         self.reload_items()
-        self.reload_review()
+        self.review.set_project(self.project, self.classes)
+        self.embedding.set_project(self.project, self.classes)
+        self.weak_sources.set_project(self.project, self.classes)
 
     def reload_classes(self) -> None:
         with self.project.read() as session:
             self.classes = queries.classes(session)
+        self.filter_bar.set_classes(self.classes)
+        self._rebuild_class_shortcuts()
+        self.reload_counts()
+
+    def reload_counts(self) -> None:
+        if self.project is None:
+            return
+        with self.project.read() as session:
             counts = queries.class_counts(session)
             total = queries.item_count(session)
         self.class_panel.set_counts(self.classes, counts)
-        self._rebuild_class_shortcuts()
         labeled = sum(sum(by_source.values()) for by_source in counts.values())
         self.status_label.setText(f"{total} items, {labeled} labeled")
 
     def current_filter(self) -> str:
         return self.filter_box.currentData()
 
+    def _visible_rows(self, item_ids: list[int] | None = None) -> list[queries.ItemRow]:
+        with self.project.read() as session:
+            rows = queries.filtered_items(session, self.filter_bar.spec(), item_ids)
+        allowed = self.filter_bar.item_ids
+        return rows if allowed is None else [row for row in rows if row.id in allowed]
+
     def reload_items(self) -> None:
         if self.project is None:
             return
-        with self.project.read() as session:
-            rows = queries.items(session, self.current_filter(), self.search_box.text().strip())
+        try:
+            rows = self._visible_rows()
+        except ValueError as exc:
+            self.show_message(str(exc))
+            return
         self.item_model.set_rows(rows, self.classes)
+        self._on_grid_selection()
 
-    def _refresh_items(self, item_ids: list[int]) -> None:
-        """Repaint changed items in place, or reload when the filter may hide them."""
-        if self.current_filter() != "all" or self.search_box.text().strip():
+    def refresh_items(self, item_ids: list[int]) -> None:
+        """Update the grid rows of these items in place, adding or dropping them as the
+        filter now decides; many changes reload the grid once instead."""
+        if self.project is None or not item_ids:
+            return
+        if len(item_ids) > BULK_CHANGE:
             self.reload_items()
             return
-        with self.project.read() as session:
-            rows = {row.id: row for row in queries.items(session) if row.id in set(item_ids)}
-        self.item_model.update_rows(rows)
+        fresh = {row.id: row for row in self._visible_rows(item_ids)}
+        self.item_model.remove_ids([i for i in item_ids if i not in fresh])
+        self.item_model.update_rows(fresh)
+        missing = [row for row in fresh.values() if self.item_model.row_of(row.id) is None]
+        if missing:
+            self.item_model.insert_rows(missing, self._sort_key())
+        self._on_grid_selection()
 
-    def reload_review(self, keep_row: int = 0) -> None:
-        with self.project.read() as session:
-            rows = queries.pending_proposals(session)
-        self.review.set_rows(rows, keep_row)
-        self._show_current()
+    def _sort_key(self):
+        if self.filter_bar.spec().sort == "score":
+            return lambda row: (row.score is None, -(row.score or 0.0), row.id)
+        return lambda row: row.id
 
-    def _show_current(self) -> None:
-        row = self.review.current()
-        if row is None or self.project is None:
-            return
-        sha = row["sha256"]
-        pixmap = self.previews.get(self.project.cache, self.project.resolve(row["path"]), sha)
-        self._preview_sha = sha
-        self.review.show_preview(pixmap, row)
+    def _on_grid_selection(self) -> None:
+        selected = self.grid.selected_item_ids()
+        current = self.grid.currentIndex()
+        item_id = self.item_model.row(current.row()).id if current.isValid() else None
+        if selected and item_id not in selected:
+            item_id = selected[0]
+        self.item_pane.show_item(item_id)
+        self.embedding.highlight_items(selected[:MAX_HIGHLIGHTED])
 
-    def _on_preview_ready(self, sha256: str) -> None:
-        if getattr(self, "_preview_sha", None) == sha256:
-            self._show_current()
+    def _on_point_clicked(self, item_id: int) -> None:
+        if self.item_model.row_of(item_id) is None:
+            self.filter_bar.set_item_ids(None)
+            if self.item_model.row_of(item_id) is None:
+                self.show_message(f"Item {item_id} is hidden by the grid's filters.")
+                self.item_pane.show_item(item_id)
+                return
+        self.grid.select_ids([item_id])
 
     # Messages -------------------------------------------------------------
 
@@ -259,106 +377,148 @@ class MainWindow(QMainWindow):
 
     # User actions ---------------------------------------------------------
 
+    def class_key(self, class_id: int) -> None:
+        """A class key: assign in the review panel when it has focus, else label the grid."""
+        focus = QApplication.focusWidget()
+        if focus is not None and (focus is self.review or self.review.isAncestorOf(focus)):
+            self.review.assign_current(class_id)
+        else:
+            self.label_selection(class_id)
+
     def label_selection(self, class_id: int) -> None:
         if not self._require_project():
             return
+        selected = self.grid.selected_item_ids()
         try:
-            decision = actions.label_items(self.project, self.grid.selected_item_ids(), class_id,
-                                           actor=self.actor)
-        except actions.ActionError as exc:
+            decision = actions.label_items(self.project, selected, class_id, actor=self.actor)
+        except (actions.ActionError, ProjectError) as exc:
             self.show_message(str(exc))
             return
         name = next(c.name for c in self.classes if c.id == class_id)
         self.show_message(f"Labeled {decision.changed} items as {name}.")
-        self._refresh_items(self.grid.selected_item_ids())
-        self.reload_classes()
-        self.reload_review(self.review.current_row() or 0)
+        self._after_label_change(selected)
 
-    def accept_current(self) -> None:
-        self._decide(actions.accept_proposals, "Accepted")
+    def _after_review_decision(self, item_ids: list[int]) -> None:
+        self.refresh_items(item_ids)
+        self.embedding.update_items(item_ids)
+        self._counts_timer.start()
 
-    def reject_current(self) -> None:
-        self._decide(actions.reject_proposals, "Rejected")
-
-    def _decide(self, action, verb: str) -> None:
-        if not self._require_project():
-            return
-        row = self.review.current()
-        if row is None:
-            self.show_message("No proposal to decide on: the review queue is empty. "
-                              "Run a job to get proposals.")
-            return
-        position = self.review.current_row()
-        try:
-            decision = action(self.project, [row["id"]], actor=self.actor)
-        except actions.ActionError as exc:
-            self.show_message(str(exc))
-            return
-        if decision.skipped:
-            self.show_message(f"{verb} nothing: {'; '.join(decision.skipped)}.")
+    def _after_label_change(self, item_ids: list[int], proposal_ids=()) -> None:
+        """Refresh what a label change touched: grid rows, queue entries, points, counts."""
+        self.refresh_items(item_ids)
+        if len(item_ids) > BULK_CHANGE:
+            self.review.reload(self.review.current_row() or 0)
         else:
-            self.show_message(f"{verb} {row['class_name']} for {row['path']}.")
-        self._refresh_items([row["item_id"]])
-        self.reload_classes()
-        self.reload_review(position or 0)
+            with self.project.read() as session:
+                pending = queries.pending_proposal_ids(session, item_ids)
+            self.review.sync([*pending, *proposal_ids])
+        self.embedding.update_items(item_ids)
+        self._counts_timer.start()
 
     def undo(self) -> None:
         if not self._require_project():
             return
         try:
             decision = actions.undo_last(self.project, actor=self.actor)
-        except actions.ActionError as exc:
+        except (actions.ActionError, ProjectError) as exc:
             self.show_message(str(exc))
             return
+        with self.project.read() as session:
+            item_ids, proposal_ids = queries.decision_changes(session, decision.number)
         self.show_message(f"Undid the last decision ({decision.changed} changes).")
-        self.reload_classes()
-        self.reload_items()
-        self.reload_review(self.review.current_row() or 0)
+        self._after_label_change(item_ids, proposal_ids)
 
     def start_job(self, kind: str, params: dict | None = None) -> int | None:
         if not self._require_project():
             return None
+        if params is None:
+            params = self._form_defaults(kind)
         try:
             job_id = self.supervisor.start(kind, params)
         except (JobError, ParamError) as exc:
             self.show_error(f"Cannot start {kind}", str(exc))
             return None
         self.jobs_panel.add_job(job_id, kind, "queued")
+        self.jobs_panel.select_job(job_id)
         self.show_message(f"Started {kind} (job {job_id}).")
         return job_id
 
+    def _job_defaults(self) -> dict:
+        return {"device": self.settings.device, "threshold": self.settings.job_threshold}
+
+    def _form_defaults(self, kind: str) -> dict:
+        """Return the user's defaults for the parameters this kind declares."""
+        names = {param.name for param in JOB_KINDS[kind].params} if kind in JOB_KINDS else set()
+        return {name: value for name, value in self._job_defaults().items() if name in names}
+
     def _on_job_finished(self, job_id: int, _state: str) -> None:
+        if self.project is None:
+            return
         state, error, summary = job_summary(self.project, job_id)
         self.jobs_panel.on_finished(job_id, state, error, summary)
         if state == "failed":
             self.show_error(f"Job {job_id} failed", error or "no reason given")
         else:
             self.show_message(f"Job {job_id} {state}: {summary}.")
-        self.reload_review(self.review.current_row() or 0)
-        self.reload_classes()
+        if state == "succeeded":
+            self.review.reload(self.review.current_row() or 0)
+            self.embedding.reload_projections()
+            self.weak_sources.reload()
+            self.reload_items()
+            self.reload_counts()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.result_settings()))
+        dialog.open()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Save new settings and apply them; an invalid value shows a message."""
+        try:
+            save_settings(settings)
+        except (OSError, SettingsError) as exc:
+            self.show_message(f"Settings not saved: {exc}")
+            return
+        self.settings = settings
+        self.jobs_panel.launcher.defaults = self._job_defaults()
+        self.jobs_panel.launcher.refresh()
+        self.review.batch.threshold.setValue(settings.accept_threshold)
+        if settings.thumbnail_size != self.thumbnails.size:
+            self.thumbnails.clear()
+            self.thumbnails.size = settings.thumbnail_size
+            self.grid.set_thumbnail_size(settings.thumbnail_size)
+        self.show_message("Settings saved.")
 
     # Closing --------------------------------------------------------------
 
+    def confirm_close(self) -> bool:
+        """Ask whether to cancel running jobs; True when the window may close."""
+        count = len(self.supervisor.running) + len(self.supervisor.queue)
+        box = QMessageBox(QMessageBox.Icon.Question, "Jobs are running",
+                          f"{count} jobs are running or queued. Cancel them and quit?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                          self)
+        box.setObjectName("confirm-close")
+        return box.exec() == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
-        if self.supervisor.running:
-            answer = QMessageBox.question(
-                self, "Jobs are running",
-                f"{len(self.supervisor.running)} jobs are running. Cancel them and quit?",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
-        self.shutdown()
+        if self.supervisor.busy and not self.confirm_close():
+            event.ignore()
+            return
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
+        self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self) -> None:
         """Cancel running jobs, wait for them and close the project."""
-        self.supervisor.cancel_all(wait_ms=int(2000 + 500))
+        self.import_export.shutdown()
+        self.supervisor.cancel_all(wait_ms=CLOSE_WAIT_MS)
         self.thumbnails.clear()
         self.previews.clear()
         if self.project is not None:
             self.project.close()
             self.project = None
+            self.supervisor.project = None
