@@ -44,4 +44,6 @@ METHODS: dict[str, Method] = {
     "label-propagation": Method("label_propagation", _spaces_need_torch),
     "noise": Method("noise", _spaces_need_torch),
     "co-training": Method("co_training", _heads_need_torch),
+    "projection": Method("projection", _spaces_need_torch),
+    "active-learning": Method("active_learning", _heads_need_torch),
 }

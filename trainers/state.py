@@ -57,3 +57,30 @@ class TaskState:
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)
+
+    def nested(self, prefix: str) -> "NestedState":
+        return NestedState(self, prefix)
+
+
+class NestedState:
+    """A TaskState view for work nested in a job step, such as one K-fold fit.
+
+    Cancel checks and log lines pass through, metric names get ``prefix``,
+    and progress reports are dropped so the job's progress stays monotonic.
+    """
+
+    def __init__(self, state: TaskState, prefix: str):
+        self._state = state
+        self._prefix = prefix
+
+    def check(self) -> None:
+        self._state.check()
+
+    def progress(self, value: float, message: str = "") -> None:
+        self._state.check()
+
+    def metric(self, name: str, value: float, step: int) -> None:
+        self._state.metric(self._prefix + name, value, step)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._state.log(message, level)

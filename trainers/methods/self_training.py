@@ -164,7 +164,8 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     state.progress(0.4, "K-fold accuracy on the given labels")
     one_round = {**params, "rounds": 1}
     before, evaluated = _kfold(params, X, y, trusted, state, lambda train_y: _model(
-        one_round, device).fit(X, train_y, sample_weight=weights).probabilities_)
+        one_round, device, state=state.nested("kfold_before_")).fit(
+            X, train_y, sample_weight=weights).probabilities_)
     temperature = 1.0
     if before is not None:
         metrics["kfold_accuracy_before"] = round(evaluation.accuracy(before, y[evaluated]), 4)
@@ -178,7 +179,8 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     # Each fold runs the whole self-training with its test labels hidden, so
     # no pseudo label comes from a model that saw the test fold.
     after, _ = _kfold(params, X, y, trusted, state, lambda train_y: _model(
-        params, device, temperature).fit(X, train_y, sample_weight=weights).probabilities_)
+        params, device, temperature, state.nested("kfold_after_")).fit(
+            X, train_y, sample_weight=weights).probabilities_)
     if after is not None:
         _calibration_metrics(metrics, after, y[evaluated], temperature)
     proposals, classes = _proposals(prepared, model, params)

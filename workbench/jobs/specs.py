@@ -158,7 +158,7 @@ SELF_TRAINING = JobKind(
               "in the proposals; 0 means no cap.", minimum=0),
         Param("calibrate", bool, True, "Fit a temperature on held-out given labels so "
               "the threshold is a calibrated probability."),
-        Param("folds", int, 5, "K for K-fold accuracy and calibration on the given "
+        Param("folds", int, 3, "K for K-fold accuracy and calibration on the given "
               "labels (fewer when a class has fewer labels).", minimum=2, maximum=20),
         *TRAINING,
     ),
@@ -232,9 +232,49 @@ CO_TRAINING = JobKind(
     ),
 )
 
+PROJECTION = JobKind(
+    name="projection",
+    title="2-D projection",
+    description="Project an embedding space to 2-D with PCA, UMAP or t-SNE for the "
+                "scatter view.",
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("method", str, "umap", "Projection method.", choices=("pca", "umap", "tsne")),
+        Param("neighbors", int, 15, "UMAP neighbours.", minimum=2, maximum=200),
+        Param("perplexity", float, 30.0, "t-SNE perplexity.", minimum=2.0, maximum=100.0),
+        SEED,
+        DEVICE,
+    ),
+    needs_labels=False,
+)
+
+ACTIVE_LEARNING = JobKind(
+    name="active-learning",
+    title="Label next",
+    description=(
+        "Rank the unlabeled items by how uncertain a classifier on the labels is about "
+        "them (margin or entropy), optionally spread over the space, as a queue of items "
+        "to label next. The queue is stored in the job's metrics."
+    ),
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("strategy", str, "margin", "Uncertainty: margin (1 minus the gap between "
+              "the two most likely classes) or normalized entropy.",
+              choices=("margin", "entropy")),
+        Param("count", int, 100, "Items in the queue.", minimum=1, maximum=100_000),
+        Param("diversity", bool, False, "Spread the queue over the space: k-means on "
+              "the most uncertain items, one item per cluster."),
+        HEAD,
+        *TRAINING,
+    ),
+)
+
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
-    for kind in (EMBED, SELF_TRAINING, LABEL_PROPAGATION, NOISE, CO_TRAINING)
+    for kind in (EMBED, SELF_TRAINING, LABEL_PROPAGATION, NOISE, CO_TRAINING, PROJECTION,
+                 ACTIVE_LEARNING)
 }
 
 
