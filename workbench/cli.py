@@ -41,18 +41,64 @@ def cmd_demo(args) -> int:
     return _open_window(project.folder)
 
 
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        print(report.summary())
+
+
 def cmd_import_folder(args) -> int:
     from workbench.ingest.folder import import_folder
+    from workbench.ingest.progress import tqdm_progress
     from workbench.store import open_project
 
     if not args.path.is_dir():
         raise FileNotFoundError(f"Image folder {args.path} not found or not a folder.")
     with open_project(args.project, create=True) as project:
-        report = import_folder(project, args.path)
-    if args.json:
-        _print_json(report.as_dict())
-    else:
-        print(report.summary())
+        report = import_folder(project, args.path, progress=tqdm_progress())
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_import_csv(args) -> int:
+    from workbench.ingest.csv_manifest import import_manifest
+    from workbench.ingest.progress import tqdm_progress
+    from workbench.store import open_project
+
+    if not args.manifest.is_file():
+        raise FileNotFoundError(f"Manifest {args.manifest} not found or not a file.")
+    with open_project(args.project, create=True) as project:
+        report = import_manifest(project, args.manifest, progress=tqdm_progress())
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_import_idx(args) -> int:
+    from workbench.ingest.idx import find_source, import_idx
+    from workbench.ingest.progress import tqdm_progress
+    from workbench.store import open_project
+
+    find_source(args.path, args.split, args.labels)  # a missing file fails before any project
+    names = args.class_names.split(",") if args.class_names else None
+    with open_project(args.project, create=True) as project:
+        report = import_idx(
+            project, args.path, labels=args.labels, split=args.split,
+            labels_per_class=args.labels_per_class, labeled_fraction=args.labeled_fraction,
+            seed=args.seed, class_names=names, limit=args.limit, progress=tqdm_progress())
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from workbench.ingest.export import export_project
+    from workbench.ingest.progress import tqdm_progress
+    from workbench.store import open_project
+
+    with open_project(args.project) as project:
+        report = export_project(project, args.format, args.out, mode=args.mode,
+                                labeled_only=args.labeled_only, progress=tqdm_progress())
+    _print_report(report, args.json)
     return 0
 
 
@@ -184,6 +230,53 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument("path", type=Path, help="Image folder: one subfolder per class.")
     folder.add_argument("--json", action="store_true", help="Print the import report as JSON.")
     folder.set_defaults(func=cmd_import_folder)
+    manifest = sources.add_parser(
+        "csv", help="Import the files a CSV manifest (path,label[,split]) lists.",
+        description="Import a CSV manifest with a 'path' column, an optional 'label' "
+                    "(empty means unlabeled) and 'split'; other columns are kept as item "
+                    "metadata. Paths are relative to the CSV. A .jsonl file written by "
+                    "'workbench export' is read the same way.")
+    manifest.add_argument("project", type=Path, help="Project folder (created if missing).")
+    manifest.add_argument("manifest", type=Path, help="CSV (or JSON lines) manifest.")
+    manifest.add_argument("--json", action="store_true", help="Print the import report as JSON.")
+    manifest.set_defaults(func=cmd_import_csv)
+    idx = sources.add_parser(
+        "idx", help="Import MNIST-format IDX files as PNG files in the project.",
+        description="Import *-images-idx3-ubyte[.gz] and its labels file. Withheld labels "
+                    "go to truth.csv in the project folder, never into the labels.")
+    idx.add_argument("project", type=Path, help="Project folder (created if missing).")
+    idx.add_argument("path", type=Path,
+                     help="The images file, or a folder holding train-/t10k-images-idx3-ubyte.")
+    idx.add_argument("--labels", type=Path, help="Labels file (default: the images file's "
+                                                  "*-labels-idx1-ubyte[.gz] sibling).")
+    idx.add_argument("--split", choices=("train", "test"),
+                     help="Split to import (default: from the file name; train for a folder).")
+    share = idx.add_mutually_exclusive_group()
+    share.add_argument("--labels-per-class", type=int, metavar="N",
+                       help="Keep N labels per class; the rest are unlabeled.")
+    share.add_argument("--labeled-fraction", type=float, metavar="F",
+                       help="Keep this fraction (0 to 1) of each class's labels.")
+    idx.add_argument("--seed", type=int, default=0, help="Seed that picks the labeled items.")
+    idx.add_argument("--class-names", metavar="A,B,...",
+                     help="Class names by label number (default: Fashion-MNIST's names for a "
+                          "fashion folder, else the numbers).")
+    idx.add_argument("--limit", type=int, metavar="N", help="Import only the first N images.")
+    idx.add_argument("--json", action="store_true", help="Print the import report as JSON.")
+    idx.set_defaults(func=cmd_import_idx)
+
+    export = commands.add_parser(
+        "export", help="Export labels as CSV, JSON lines or a class folder tree.",
+        description="csv: path,label,source,confidence,actor,time per item. jsonl: one "
+                    "object per item with its label history. folders: OUT/<class>/<file>, "
+                    "unlabeled items under OUT/unlabeled.")
+    export.add_argument("project", type=Path)
+    export.add_argument("--format", choices=("csv", "jsonl", "folders"), required=True)
+    export.add_argument("out", type=Path, help="Output file (csv, jsonl) or new folder.")
+    export.add_argument("--mode", choices=("copy", "hardlink", "symlink"), default="copy",
+                        help="How the folder tree holds the images. Default: copy.")
+    export.add_argument("--labeled-only", action="store_true", help="Leave unlabeled items out.")
+    export.add_argument("--json", action="store_true", help="Print the export report as JSON.")
+    export.set_defaults(func=cmd_export)
 
     status = commands.add_parser("status", help="Count items, proposals and jobs.")
     status.add_argument("project", type=Path)
@@ -216,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench.ingest.common import IngestError
+    from workbench.ingest.export import ExportError
     from workbench.ingest.images import ImageError
+    from workbench.ingest.progress import Cancelled
     from workbench.jobs.runner import JobError
     from workbench.jobs.specs import ParamError
     from workbench.store.engine import ProjectError
@@ -238,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     try:
         return args.func(args)
-    except (ProjectError, JobError, ParamError, ImageError, FileNotFoundError) as exc:
+    except (ProjectError, JobError, ParamError, ImageError, IngestError, ExportError,
+            Cancelled, FileNotFoundError) as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return 2

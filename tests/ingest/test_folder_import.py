@@ -85,9 +85,9 @@ def test_same_content_under_two_names_is_reported(tmp_path, tree):
     with open_project(tmp_path / "p", create=True) as project:
         report = import_folder(project, tree)
     assert report.added == 6
-    assert [reason for _, reason in report.skipped] == [
-        "same content as an image already in the project"
-    ]
+    (path, reason), = report.duplicates
+    assert path.endswith("dog/copy-of-a.png")
+    assert reason == f"duplicate: same content as {tree / 'dog' / 'a.png'}"
 
 
 def test_cli_import_folder_json(tmp_path, tree):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -65,3 +67,119 @@ def test_newer_schema_is_refused_and_unchanged(tmp_path):
     with pytest.raises(ProjectError, match="newer workbench"):
         open_project(tmp_path / "p")
     assert db.read_bytes() == before
+
+
+# Upgrades ---------------------------------------------------------------------
+
+FIRST_REVISION = "0001"
+ROWS = {
+    "classes": "INSERT INTO classes VALUES (1, 'cat', '#1f77b4', '1', 0)",
+    "items": "INSERT INTO items VALUES (1, 'images/ä b.png', '{sha}', 8, 8, 'train', "
+             "'{{\"source\": \"x\"}}', 1, 'human', 1.0, 'user:a', '2026-01-01 00:00:00', "
+             "'2026-01-01 00:00:00')",
+    "jobs": "INSERT INTO jobs (id, kind, params, state, progress, created_at, metrics) "
+            "VALUES (1, 'self-training', '{{}}', 'succeeded', 1.0, '2026-01-01', '{{}}')",
+    "proposals": "INSERT INTO proposals VALUES (1, 1, 1, 'pseudo_label', 1, 0.9, '{{}}', "
+                 "'accepted', 'user:a', '2026-01-01', '2026-01-01')",
+    "label_events": "INSERT INTO label_events (id, item_id, decision, action, new_class_id, "
+                    "new_source, new_confidence, actor, proposal_id, created_at) VALUES "
+                    "(1, 1, 1, 'accept', 1, 'pseudo', 0.9, 'user:a', 1, '2026-01-01')",
+}
+
+
+def _first_version_project(folder):
+    """A project as the first schema version wrote it, with one row in each main table."""
+    from alembic import command
+
+    from workbench.store.engine import _alembic_config, make_engine
+
+    folder.mkdir(parents=True)
+    engine = make_engine(folder / DB_NAME)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), FIRST_REVISION)
+    engine.dispose()
+    with closing(sqlite3.connect(folder / DB_NAME)) as connection:
+        for statement in ROWS.values():
+            connection.execute(statement.format(sha="a" * 64))
+        connection.commit()
+    return folder
+
+
+def _contents(db):
+    with closing(sqlite3.connect(db)) as connection:
+        return {table: connection.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+                for table in ROWS}
+
+
+def _revision(db):
+    with closing(sqlite3.connect(db)) as connection:
+        return connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_upgrade_from_first_version_keeps_every_row(tmp_path):
+    folder = _first_version_project(tmp_path / "old")
+    before = _contents(folder / DB_NAME)
+    project = open_project(folder)
+    with project.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    project.close()
+    assert differences == []
+    assert _revision(folder / DB_NAME) == head_revision()
+    after = _contents(folder / DB_NAME)
+    for table, rows in before.items():
+        assert [row[: len(rows[0])] for row in after[table]] == rows, table
+    backups = sorted(folder.glob("project.backup-*.sqlite"))
+    if head_revision() == FIRST_REVISION:
+        assert backups == []
+    else:
+        assert len(backups) == 1 and _contents(backups[0]) == before
+
+
+def _migrations_with(tmp_path, monkeypatch, body: str):
+    """The project's migrations plus a revision 0002 with ``body`` as its upgrade."""
+    from workbench.store import engine
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(engine.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    parent = engine.head_revision()
+    (copy / "versions" / "0002_test.py").write_text(
+        "from alembic import op\nimport sqlalchemy as sa\n\n"
+        f"revision = '0002'\ndown_revision = {parent!r}\nbranch_labels = None\n"
+        "depends_on = None\n\n\ndef upgrade():\n" + body + "\n\ndef downgrade():\n    pass\n")
+    monkeypatch.setattr(engine, "MIGRATIONS", copy)
+
+
+def test_upgrade_writes_a_backup_first_and_keeps_cascading_rows(tmp_path, monkeypatch):
+    folder = _first_version_project(tmp_path / "old")
+    before = _contents(folder / DB_NAME)
+    # Rebuilding items in batch mode drops the old table: with foreign keys
+    # on, that would delete the label events and proposals of every item.
+    _migrations_with(tmp_path, monkeypatch,
+                     "    with op.batch_alter_table('items', recreate='always') as batch:\n"
+                     "        batch.add_column(sa.Column('note', sa.Text(), nullable=True))\n")
+    open_project(folder).close()
+    assert _revision(folder / DB_NAME) == "0002"
+    after = _contents(folder / DB_NAME)
+    assert after["label_events"] == before["label_events"]
+    assert after["proposals"] == before["proposals"]
+    assert [row[:-1] for row in after["items"]] == before["items"]
+    (backup,) = folder.glob("project.backup-0001-*.sqlite")
+    assert _revision(backup) == "0001"
+    assert _contents(backup) == before
+
+
+def test_failed_upgrade_leaves_the_project_as_it_was(tmp_path, monkeypatch):
+    folder = _first_version_project(tmp_path / "old")
+    before = _contents(folder / DB_NAME)
+    _migrations_with(tmp_path, monkeypatch,
+                     "    op.add_column('classes', sa.Column('note', sa.Text()))\n"
+                     "    raise RuntimeError('migration script fails half-way')\n")
+    with pytest.raises(ProjectError, match="half-way.*copy from before is") as caught:
+        open_project(folder)
+    assert _revision(folder / DB_NAME) == "0001"
+    assert _contents(folder / DB_NAME) == before
+    with closing(sqlite3.connect(folder / DB_NAME)) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(classes)")]
+    assert "note" not in columns
+    (backup,) = folder.glob("project.backup-0001-*.sqlite")
+    assert str(backup) in str(caught.value)

@@ -1,41 +1,71 @@
-"""Import a ``class_name/*.png|jpg`` folder tree."""
+"""Import a ``root/<class>/...`` folder tree; nested folders keep the top folder's class."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from workbench.ingest.common import Entry, ImportReport, write_entries
+from workbench.ingest.common import Entry, ImportReport, IngestError, write_entries
 from workbench.ingest.images import IMAGE_SUFFIXES
+from workbench.ingest.progress import Progress
 from workbench.store.engine import Project
 
 UNLABELED_FOLDER = "unlabeled"
+# Written by the folder export: folder name to exact class name, for names
+# that cannot be a folder name as they are (a "/" in "T-shirt/top").
+CLASS_MAP_FILE = ".workbench-classes.json"
+
+
+def read_class_map(root: Path) -> dict[str, str]:
+    """Return the folder-to-class map an export left in ``root``, or an empty one."""
+    file = root / CLASS_MAP_FILE
+    if not file.exists():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        classes = data["classes"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IngestError(f"{file} is not a class map written by 'workbench export': "
+                          f"{exc}") from None
+    if not isinstance(classes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in classes.items()):
+        raise IngestError(f"{file}: 'classes' must map folder names to class names.")
+    return classes
 
 
 def scan_folder(root: Path) -> tuple[list[Entry], list[tuple[str, str]]]:
     """List the image files under ``root`` with the class their top folder names.
 
-    Files directly in ``root`` or under ``unlabeled/`` get no class. Returns
-    the entries and (path, reason) for files skipped by their suffix.
+    Files directly in ``root`` or under ``unlabeled/`` get no class; hidden
+    files and folders are left out. Returns the entries and (path, reason)
+    for files skipped by their suffix.
     """
+    class_map = read_class_map(root)
     entries, ignored = [], []
     for file in sorted(root.rglob("*")):
-        if not file.is_file() or any(part.startswith(".") for part in file.relative_to(root).parts):
+        parts = file.relative_to(root).parts
+        if any(part.startswith(".") for part in parts) or not file.is_file():
             continue
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             ignored.append((str(file), f"not an image file suffix ({file.suffix or 'none'})"))
             continue
-        parts = file.relative_to(root).parts
-        class_name = parts[0].strip() if len(parts) > 1 else None
-        if class_name == UNLABELED_FOLDER:
+        folder = parts[0] if len(parts) > 1 else None
+        if folder in class_map:
+            class_name = class_map[folder]
+        elif folder == UNLABELED_FOLDER:
             class_name = None
+        else:
+            class_name = folder
         entries.append(Entry(file=file, class_name=class_name))
     return entries, ignored
 
 
-def import_folder(project: Project, root: str | Path) -> ImportReport:
+def import_folder(project: Project, root: str | Path, *,
+                  progress: Progress | None = None) -> ImportReport:
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {root} not found or not a folder.")
     entries, ignored = scan_folder(root)
+    ignored = [(project.relative(Path(path)), reason) for path, reason in ignored]
     return write_entries(project, entries, actor=f"import:folder:{root.name}",
-                         unreadable=ignored)
+                         unreadable=ignored, progress=progress)

@@ -1,0 +1,100 @@
+"""File > Import and File > Export run in the background; the grid shows what came in."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QPushButton
+
+from workbench.ingest.idx import import_idx
+from workbench.store import queries
+from workbench.ui import import_export
+
+DEMO_ITEMS = 1797
+
+
+def _menu_action(window, *titles):
+    menu = window.file_menu
+    for title in titles[:-1]:
+        menu = next(a.menu() for a in menu.actions() if a.text().replace("&", "") == title)
+    return next(a for a in menu.actions() if a.text().replace("&", "") == titles[-1])
+
+
+@pytest.fixture
+def new_images(tmp_path):
+    root = tmp_path / "new images"
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        folder = root / ("shoe" if i < 12 else "unlabeled")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(
+            folder / f"photo {i}.png")
+    (root / "shoe" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return root
+
+
+def test_import_folder_from_the_file_menu(qtbot, window, new_images, monkeypatch):
+    monkeypatch.setattr(import_export.QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *args, **kwargs: str(new_images)))
+    controller = window.import_export
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+        _menu_action(window, "Import", "Folder tree...").trigger()
+        # The menu action returned while the import is still in hand.
+        assert controller.busy and controller.progress_dialog is not None
+    assert finished.args == [True]
+    assert not controller.busy
+    assert window.item_model.rowCount() == DEMO_ITEMS + 20
+    shoe = next(c for c in window.classes if c.name == "shoe")
+    paths = {window.item_model.row(i).path: window.item_model.row(i).class_id
+             for i in range(window.item_model.rowCount())}
+    assert sum(1 for p, c in paths.items() if "new images/shoe/" in p and c == shoe.id) == 12
+    assert window.class_panel.count("shoe", "imported") == 12
+    report = controller.last_report
+    assert (report.added, report.labeled) == (20, 12)
+    assert [p.rsplit("/", 1)[-1] for p, _ in report.unreadable] == ["broken.jpg"]
+    assert "broken.jpg" in controller.report_box.text()
+    controller.report_box.close()
+
+
+def test_export_csv_from_the_file_menu(qtbot, window, tmp_path, monkeypatch):
+    out = tmp_path / "export" / "labels.csv"
+    monkeypatch.setattr(import_export.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *args, **kwargs: (str(out), "")))
+    controller = window.import_export
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+        _menu_action(window, "Export", "CSV...").trigger()
+    assert finished.args == [True]
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == DEMO_ITEMS
+    assert sum(1 for row in rows if row["label"]) == 50
+    controller.report_box.close()
+
+
+def _idx(path, array, magic):
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_cancel_leaves_the_project_unchanged(qtbot, window, tmp_path):
+    rng = np.random.default_rng(0)
+    _idx(tmp_path / "train-images-idx3-ubyte.gz",
+         rng.integers(0, 255, (5000, 28, 28), dtype=np.uint8), 0x0803)
+    _idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(5000) % 10, 0x0801)
+    controller, project = window.import_export, window.project
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+        controller.start("Importing IDX", lambda progress: import_idx(
+            project, tmp_path / "train-images-idx3-ubyte.gz", progress=progress),
+            changes_items=True)
+        controller.progress_dialog.findChild(QPushButton).click()
+    assert finished.args == [False]
+    with project.read() as session:
+        assert queries.item_count(session) == DEMO_ITEMS
+    assert window.item_model.rowCount() == DEMO_ITEMS
+    assert "Cancelled" in window.statusBar().currentMessage()
