@@ -95,3 +95,14 @@ def test_unknown_kind_lists_the_known_ones(demo_folder):
     assert result.returncode == 2
     assert "Unknown job kind 'no-such-method'" in result.stderr
     assert "self-training" in result.stderr
+
+
+def test_embed_runs_without_labels(tmp_path):
+    from workbench.ingest.demo import build_demo
+
+    project, _ = build_demo(tmp_path / "d", labels_per_class=0)
+    project.close()
+    result = _workbench("job", "run", "embed", tmp_path / "d", "--space", "pixels")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(_workbench("status", tmp_path / "d", "--json").stdout)
+    assert status["jobs"] == {"succeeded": 1}
