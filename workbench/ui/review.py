@@ -164,6 +164,10 @@ def details_text(row: dict[str, Any]) -> str:
 # Batch acceptance -------------------------------------------------------------
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def batch_choice(rows: Iterable[ReviewEntry], threshold: float,
                  class_id: int | None) -> list[ReviewEntry]:
     """Return the proposals a batch accept takes: at or above ``threshold``, one per item.
@@ -243,9 +247,10 @@ class BatchPanel(QWidget):
         chosen = self.chosen()
         proposals = sum(1 for row in self._rows if row.score >= self.threshold.value() and (
             self.class_box.currentData() is None or row.class_id == self.class_box.currentData()))
-        text = f"Accepting labels {len(chosen)} items"
+        text = f"Accepting labels {_count(len(chosen), 'item')}"
         if proposals > len(chosen):
-            text += f" ({proposals - len(chosen)} lower-scored proposals for the same items stay)"
+            others = _count(proposals - len(chosen), "lower-scored proposal")
+            text += f" ({others} for the same items stay pending)"
         self.count_label.setText(text + ".")
         self.accept_button.setText(f"Accept {len(chosen)} above τ")
         self.accept_button.setEnabled(bool(chosen))

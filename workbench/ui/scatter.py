@@ -45,6 +45,10 @@ COLOR_MODES = {"class": "class", "source": "label source", "state": "proposal st
 SELECT_MODES = {"pan": "pan and zoom", "rect": "rectangle select", "lasso": "lasso select"}
 
 
+def projection_key(space: str, method: str) -> str:
+    return f"{space}\t{method}"
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Return a boolean mask of the points inside a closed polygon (even-odd rule)."""
     inside = np.zeros(len(points), dtype=bool)
@@ -263,7 +267,9 @@ class EmbeddingView(QWidget):
         self.projection_box.blockSignals(True)
         self.projection_box.clear()
         for space, method, count in sets:
-            self.projection_box.addItem(f"{method} of {space} ({count} points)", (space, method))
+            # A string key: QComboBox.findData cannot compare Python tuples.
+            key = projection_key(space, method)
+            self.projection_box.addItem(f"{method} of {space} ({count} points)", key)
         self.projection_box.setCurrentIndex(max(0, self.projection_box.findData(current)))
         self.projection_box.blockSignals(False)
         self.load_projection()
@@ -275,7 +281,7 @@ class EmbeddingView(QWidget):
             self.info.setText("No projection stored yet. Run a projection job to get one.")
             return
         with self.project.read() as session:
-            rows = queries.projection_points(session, *key)
+            rows = queries.projection_points(session, *key.split("\t", 1))
             attributes = queries.point_attributes(session)
         ids = [row[0] for row in rows]
         self._attributes = [attributes.get(i, (None, None, None, None)) for i in ids]
