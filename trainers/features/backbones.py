@@ -24,12 +24,32 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _load_state_dict(path: str) -> dict:
+    """Read tensors from a checkpoint file without running code stored in it.
+
+    ``weights_only=True`` makes torch's unpickler accept tensors and plain
+    containers only, so a crafted file raises instead of executing. Every
+    failure becomes a ValueError naming the file.
+    """
+    import pickle
+
     import torch
 
-    state = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"Weights file {file} not found. Check the --weights path.")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"Weights file {file} is not a plain PyTorch state dict and was not loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). Save the weights "
+            "with torch.save(model.state_dict(), PATH)."
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"Weights file {file} holds a {type(state).__name__}, not a state dict.")
     return state
 
 
@@ -42,7 +62,12 @@ def torchvision_model(arch: str, weights: str | None, download: bool):
 
     model = getattr(torchvision.models, arch)(weights=None)
     if weights:
-        model.load_state_dict(_load_state_dict(weights))
+        try:
+            model.load_state_dict(_load_state_dict(weights))
+        except RuntimeError as exc:
+            raise ValueError(
+                f"Weights file {weights} does not fit {arch}: {str(exc).splitlines()[0]}"
+            ) from None
     else:
         default = torchvision.models.get_model_weights(arch).DEFAULT
         file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(default.url).path).name
