@@ -43,7 +43,7 @@ def data(tmp_path):
     return folder
 
 
-def test_csv_manifest_labels_splits_and_metadata(tmp_path, data):
+def test_csv_labels_splits_metadata(tmp_path, data):
     manifest = data / "manifest.csv"
     manifest.write_text(
         "path,label,split,source_id,notes\n"
@@ -66,7 +66,8 @@ def test_csv_manifest_labels_splits_and_metadata(tmp_path, data):
         "d.png": ("Bag", None, {"source_id": "20", "notes": "absolute path"}),
         "e.png": ("Bag", "train", {"source_id": "24", "notes": "extra"}),
     }
-    assert report.added == 5 and report.labeled == 4
+    assert report.added == 5
+    assert report.labeled == 4
     assert [(p.rsplit("/", 1)[-1], r) for p, r in report.unreadable] == [
         ("missing.png", "file not found")]
     assert report.warnings == [
@@ -91,7 +92,7 @@ def test_jsonl_manifest(tmp_path, data):
                      "c.png": (None, "test", {})}
 
 
-def test_manifest_without_label_column_imports_unlabeled(tmp_path, data):
+def test_no_label_column_is_unlabeled(tmp_path, data):
     (data / "m.csv").write_text("path\nimgs/a.png\n")
     with open_project(tmp_path / "p", create=True) as project:
         report = import_manifest(project, data / "m.csv")
@@ -103,7 +104,7 @@ def test_manifest_without_label_column_imports_unlabeled(tmp_path, data):
     (b"", "is empty"),
     ("path,label\nimgs/a.png,Kätzchen\n".encode("latin-1"), "is not UTF-8 text"),
 ])
-def test_bad_manifest_is_a_clear_error_and_imports_nothing(tmp_path, data, content, message):
+def test_bad_manifest_imports_nothing(tmp_path, data, content, message):
     (data / "bad.csv").write_bytes(content)
     with open_project(tmp_path / "p", create=True) as project:
         with pytest.raises(IngestError, match=message):
@@ -121,10 +122,11 @@ def test_cli_import_csv(tmp_path, data):
     assert (report["added"], report["labeled"], report["classes"]) == (2, 1, ["cat"])
 
 
-def test_cli_bad_manifest_exits_2_without_traceback(tmp_path, data):
+def test_cli_bad_manifest_exits_2(tmp_path, data):
     (data / "m.csv").write_text("name\nx\n")
     result = subprocess.run(
         [sys.executable, "-m", "workbench", "import", "csv", str(tmp_path / "p"),
          str(data / "m.csv")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "no 'path' column" in result.stderr and "Traceback" not in result.stderr
+    assert "no 'path' column" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -33,6 +33,11 @@ def _png(path, seed: int) -> None:
     Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(path)
 
 
+def class_order(project) -> list[str]:
+    with project.read() as session:
+        return list(session.scalars(select(LabelClass.name).order_by(LabelClass.position)))
+
+
 def labels_by_hash(project) -> dict[str, str | None]:
     with project.read() as session:
         names = dict(session.execute(select(LabelClass.id, LabelClass.name)).all())
@@ -52,7 +57,8 @@ def source(tmp_path):
     (images / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     project = open_project(tmp_path / "a", create=True)
     report = import_manifest(project, images / "manifest.csv")
-    assert report.added == 13 and not report.unreadable
+    assert report.added == 13
+    assert not report.unreadable
     with project.write() as session:
         unlabeled = session.scalars(select(Item.id).where(Item.label_class_id.is_(None))).all()
         ids = dict(session.execute(select(LabelClass.name, LabelClass.id)).all())
@@ -86,11 +92,12 @@ def test_csv_round_trip(tmp_path, source):
                                                                         "user:bob")
     with open_project(tmp_path / "b", create=True) as copy:
         again = import_manifest(copy, out)
-        assert not again.unreadable and not again.warnings
+        assert not again.unreadable
+        assert not again.warnings
         assert labels_by_hash(copy) == labels_by_hash(source)
 
 
-def test_jsonl_round_trip_with_provenance(tmp_path, source):
+def test_jsonl_round_trip_provenance(tmp_path, source):
     out = tmp_path / "out" / "labels.jsonl"
     export_project(source, "jsonl", out)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -123,11 +130,13 @@ def test_folder_tree_round_trip(tmp_path, source, mode):
         assert all(p.is_symlink() for p in (out / "unlabeled").iterdir())
     with open_project(tmp_path / "b", create=True) as copy:
         again = import_folder(copy, out)
-        assert not again.unreadable and not again.warnings
+        assert not again.unreadable
+        assert not again.warnings
         assert labels_by_hash(copy) == labels_by_hash(source)
+        assert class_order(copy) == class_order(source)
 
 
-def test_folder_names_are_safe_and_distinct():
+def test_folder_names_safe_distinct():
     assert safe_folder_name("T-shirt/top") == "T-shirt_top"
     assert safe_folder_name(".hidden") == "_hidden"
     assert safe_folder_name("a\\b:c") == "a_b_c"
@@ -136,7 +145,7 @@ def test_folder_names_are_safe_and_distinct():
         "a_b": "a_b (2)"}
 
 
-def test_folder_export_needs_an_empty_folder(tmp_path, source):
+def test_folder_export_needs_empty_folder(tmp_path, source):
     (tmp_path / "tree").mkdir()
     (tmp_path / "tree" / "keep.txt").write_text("mine")
     with pytest.raises(ExportError, match="not an empty folder"):
@@ -144,7 +153,7 @@ def test_folder_export_needs_an_empty_folder(tmp_path, source):
     assert [p.name for p in (tmp_path / "tree").iterdir()] == ["keep.txt"]
 
 
-def test_missing_and_changed_files_are_reported(tmp_path, source):
+def test_missing_changed_files_reported(tmp_path, source):
     with source.read() as session:
         first, second = session.scalars(select(Item.path).order_by(Item.id).limit(2)).all()
     source.resolve(first).unlink()

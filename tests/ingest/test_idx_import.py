@@ -69,7 +69,7 @@ def _truth(folder: Path) -> dict[str, str]:
         return {row["path"]: row["label"] for row in csv.DictReader(handle)}
 
 
-def test_labels_per_class_keeps_n_and_withholds_the_rest(tmp_path, source):
+def test_labels_per_class_withholds_rest(tmp_path, source):
     folder, images, labels = source
     with open_project(tmp_path / "p", create=True) as project:
         report = import_idx(project, folder / "train-images-idx3-ubyte.gz",
@@ -93,10 +93,11 @@ def test_labels_per_class_keeps_n_and_withholds_the_rest(tmp_path, source):
         if label is None:
             assert truth[path] == str(labels[index])
         else:
-            assert label == str(labels[index]) and path not in truth
+            assert label == str(labels[index])
+            assert path not in truth
 
 
-def test_seed_decides_which_items_keep_their_label():
+def test_seed_picks_labeled_items():
     targets = np.arange(300) % 3
     first = choose_labeled(targets, labels_per_class=5, seed=3)
     assert np.array_equal(first, choose_labeled(targets, labels_per_class=5, seed=3))
@@ -111,7 +112,7 @@ def test_seed_decides_which_items_keep_their_label():
         choose_labeled(targets, labeled_fraction=1.5)
 
 
-def test_reimport_is_incremental_and_test_split_merges_truth(tmp_path, source):
+def test_reimport_and_test_split(tmp_path, source):
     folder, _, _ = source
     with open_project(tmp_path / "p", create=True) as project:
         import_idx(project, folder, split="train", labeled_fraction=0.5, seed=0)
@@ -133,7 +134,7 @@ def test_reimport_is_incremental_and_test_split_merges_truth(tmp_path, source):
     assert {truth[row[0]] for row in test_rows} == {"zero", "one", "two"}
 
 
-def test_identical_images_are_written_once(tmp_path):
+def test_identical_images_written_once(tmp_path):
     images = np.zeros((4, 3, 3), dtype=np.uint8)
     images[1] = 9
     _idx(tmp_path / "x" / "train-images-idx3-ubyte", images, 0x0803)
@@ -149,10 +150,10 @@ def test_identical_images_are_written_once(tmp_path):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda data: b"\x00\x00\x0d\x03" + data[4:], "not an unsigned-byte IDX file"),
-    (lambda data: data[:-7], "calls for"),
+    (lambda data: data[:-7], "damaged or cut short"),
     (lambda data: data[:6], "ends inside its IDX header"),
 ])
-def test_damaged_idx_files_are_clear_errors(tmp_path, source, damage, message):
+def test_damaged_idx_file_errors(tmp_path, source, damage, message):
     folder, _, _ = source
     plain = folder / "t10k-images-idx3-ubyte"
     plain.write_bytes(damage(plain.read_bytes()))
@@ -191,13 +192,14 @@ def test_cli_import_idx(tmp_path, source):
         [sys.executable, "-m", "workbench", "import", "idx", str(tmp_path / "p"), str(folder),
          "--labels-per-class", "1", "--labeled-fraction", "0.5"],
         capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "not allowed with" in result.stderr
+    assert result.returncode == 2
+    assert "not allowed with" in result.stderr
 
 
 @pytest.mark.skipif(not (FASHION / "t10k-images-idx3-ubyte.gz").exists(),
                     reason=f"Fashion-MNIST is not in {FASHION}; install the Debian package "
                            "dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
-def test_fashion_mnist_from_the_debian_package(tmp_path):
+def test_fashion_mnist_debian_package(tmp_path):
     with open_project(tmp_path / "p", create=True) as project:
         report = import_idx(project, FASHION, split="test", labels_per_class=5, seed=0,
                             limit=1000)

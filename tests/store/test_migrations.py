@@ -116,7 +116,7 @@ def _revision(db):
         return connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
 
 
-def test_upgrade_from_first_version_keeps_every_row(tmp_path):
+def test_upgrade_from_first_version(tmp_path):
     folder = _first_version_project(tmp_path / "old")
     before = _contents(folder / DB_NAME)
     project = open_project(folder)
@@ -149,7 +149,7 @@ def _migrations_with(tmp_path, monkeypatch, body: str):
     monkeypatch.setattr(engine, "MIGRATIONS", copy)
 
 
-def test_upgrade_writes_a_backup_first_and_keeps_cascading_rows(tmp_path, monkeypatch):
+def test_upgrade_backs_up_keeps_rows(tmp_path, monkeypatch):
     folder = _first_version_project(tmp_path / "old")
     before = _contents(folder / DB_NAME)
     # Rebuilding items in batch mode drops the old table: with foreign keys
@@ -168,7 +168,7 @@ def test_upgrade_writes_a_backup_first_and_keeps_cascading_rows(tmp_path, monkey
     assert _contents(backup) == before
 
 
-def test_failed_upgrade_leaves_the_project_as_it_was(tmp_path, monkeypatch):
+def test_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
     folder = _first_version_project(tmp_path / "old")
     before = _contents(folder / DB_NAME)
     _migrations_with(tmp_path, monkeypatch,

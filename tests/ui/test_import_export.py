@@ -38,7 +38,7 @@ def new_images(tmp_path):
     return root
 
 
-def test_import_folder_from_the_file_menu(qtbot, window, new_images, monkeypatch):
+def test_import_folder_from_menu(qtbot, window, new_images, monkeypatch):
     monkeypatch.setattr(import_export.QFileDialog, "getExistingDirectory",
                         staticmethod(lambda *args, **kwargs: str(new_images)))
     controller = window.import_export
@@ -61,7 +61,7 @@ def test_import_folder_from_the_file_menu(qtbot, window, new_images, monkeypatch
     controller.report_box.close()
 
 
-def test_export_csv_from_the_file_menu(qtbot, window, tmp_path, monkeypatch):
+def test_export_csv_from_menu(qtbot, window, tmp_path, monkeypatch):
     out = tmp_path / "export" / "labels.csv"
     monkeypatch.setattr(import_export.QFileDialog, "getSaveFileName",
                         staticmethod(lambda *args, **kwargs: (str(out), "")))
@@ -82,7 +82,7 @@ def _idx(path, array, magic):
         handle.write(header + array.astype(np.uint8).tobytes())
 
 
-def test_cancel_leaves_the_project_unchanged(qtbot, window, tmp_path):
+def test_cancel_changes_nothing(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
     _idx(tmp_path / "train-images-idx3-ubyte.gz",
          rng.integers(0, 255, (5000, 28, 28), dtype=np.uint8), 0x0803)

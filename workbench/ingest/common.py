@@ -114,7 +114,7 @@ class ImportReport:
 
 
 def _name_key(name: str) -> str:
-    """What two names that a person would call the same class have in common."""
+    """Return the key that two names a person would call the same class share."""
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
@@ -296,7 +296,7 @@ def write_items(
 
     Items whose path or hash another writer added since they were read are
     skipped and reported. ``classes`` are created in their order even when no
-    item is labeled with them (the classes of a data set); the other classes
+    item is labeled with them, as a data set's classes are. The other classes
     the items use follow, sorted by name.
     """
     progress = progress or Progress()
@@ -336,6 +336,7 @@ def write_entries(
     actor: str,
     source: str = SOURCE_IMPORTED,
     shortcuts: dict[str, str] | None = None,
+    classes: list[str] | None = None,
     unreadable: list[tuple[str, str]] | None = None,
     report: ImportReport | None = None,
     progress: Progress | None = None,
@@ -343,7 +344,8 @@ def write_entries(
     """Decode and hash every entry, then add the readable new ones in one transaction.
 
     Files in ``unreadable`` (path, reason) were rejected before decoding;
-    they are recorded and reported with the files that fail to decode. A
+    they are recorded and reported with the files that fail to decode.
+    ``classes`` are created first, in their order (see write_items). A
     ``report`` the caller started (with warnings about its source) is
     completed and returned. Nothing but a cancel or a failed write stops the
     import.
@@ -353,4 +355,4 @@ def write_entries(
     report.unreadable.extend(unreadable or [])
     items = read_entries(project, entries, report, progress)
     return write_items(project, items, report, actor=actor, source=source,
-                       shortcuts=shortcuts, progress=progress)
+                       classes=classes, shortcuts=shortcuts, progress=progress)

@@ -1,8 +1,8 @@
 """Import a manifest: a CSV file with ``path,label[,split]``, or JSON lines with those keys.
 
-Paths are relative to the manifest's folder (absolute ones are taken as
-they are); an empty label means unlabeled; every other column is kept as
-item metadata. The CSV and JSON lines files that ``workbench export``
+Paths are relative to the manifest's folder, and absolute ones are taken as
+they are. An empty label means unlabeled. Every other column is kept as item
+metadata. The CSV and JSON lines files that ``workbench export``
 writes are manifests too, so an export imports back with the same labels.
 """
 
@@ -78,7 +78,7 @@ def manifest_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _text(value: Any) -> str | None:
-    """A manifest cell as text; None for an empty or missing one."""
+    """Return a manifest cell as text, or None for an empty or missing one."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)

@@ -3,8 +3,8 @@
 The CSV and JSON lines files list paths relative to their own folder, so
 ``workbench import csv`` reads them back with the same labels. The folder
 tree is ImageNet-style, ``OUT/<class>/<file>``, with unlabeled items under
-``unlabeled/``; a class name that cannot be a folder name as it is (a ``/``,
-a leading dot, the name ``unlabeled``) gets a safe folder name, and
+``unlabeled/``. A class name that cannot be a folder name as it is (a ``/``,
+a leading dot, the name ``unlabeled``) gets a safe folder name. The file
 ``.workbench-classes.json`` maps folder names back to the exact class names
 for the folder import.
 """
@@ -93,7 +93,7 @@ class ExportReport:
 
 
 def iso_time(value: datetime | None) -> str:
-    """A stored UTC time as ISO 8601 with a Z, or an empty string."""
+    """Format a stored UTC time as ISO 8601 with a Z, or return an empty string."""
     return value.isoformat() + "Z" if value is not None else ""
 
 
@@ -233,7 +233,7 @@ def export_jsonl(project: Project, out: str | Path, *, labeled_only: bool = Fals
 
 
 def safe_folder_name(name: str) -> str:
-    """A folder name for a class: no separators, not hidden, not too long."""
+    """Return a folder name for a class: no separators, not hidden, not too long."""
     safe = UNSAFE_IN_FOLDER.sub("_", name).strip()
     if safe.startswith("."):
         safe = "_" + safe[1:]

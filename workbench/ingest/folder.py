@@ -33,14 +33,15 @@ def read_class_map(root: Path) -> dict[str, str]:
     return classes
 
 
-def scan_folder(root: Path) -> tuple[list[Entry], list[tuple[str, str]]]:
+def scan_folder(root: Path,
+                class_map: dict[str, str] | None = None) -> tuple[list[Entry], list[tuple[str, str]]]:
     """List the image files under ``root`` with the class their top folder names.
 
     Files directly in ``root`` or under ``unlabeled/`` get no class; hidden
-    files and folders are left out. Returns the entries and (path, reason)
-    for files skipped by their suffix.
+    files and folders are left out; ``class_map`` renames top folders.
+    Returns the entries and (path, reason) for files skipped by their suffix.
     """
-    class_map = read_class_map(root)
+    class_map = class_map or {}
     entries, ignored = [], []
     for file in sorted(root.rglob("*")):
         parts = file.relative_to(root).parts
@@ -65,7 +66,10 @@ def import_folder(project: Project, root: str | Path, *,
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {root} not found or not a folder.")
-    entries, ignored = scan_folder(root)
+    class_map = read_class_map(root)
+    entries, ignored = scan_folder(root, class_map)
     ignored = [(project.relative(Path(path)), reason) for path, reason in ignored]
+    # An exported tree's map also keeps the classes' order.
     return write_entries(project, entries, actor=f"import:folder:{root.name}",
-                         unreadable=ignored, progress=progress)
+                         classes=list(class_map.values()) or None, unreadable=ignored,
+                         progress=progress)

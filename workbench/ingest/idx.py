@@ -1,9 +1,9 @@
 """Import MNIST-format IDX files (``*-images-idx3-ubyte[.gz]`` with their labels file).
 
 Each image becomes a PNG file in the project folder, under
-``images/<dataset>/<split>/``. A chosen part of the labels is imported
-(``labels_per_class`` or ``labeled_fraction``, picked with ``seed``); the
-withheld labels go to ``truth.csv`` in the project folder for evaluation and
+``images/<dataset>/<split>/``. Only a chosen part of the labels is imported
+(``labels_per_class`` or ``labeled_fraction``, picked with ``seed``). The
+withheld labels go to ``truth.csv`` in the project folder for evaluation,
 never into the label columns.
 
 The PNG bytes are hashed as they are encoded, so no file is read back or
@@ -71,8 +71,9 @@ def read_idx(file: Path) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
-        raise IngestError(f"{file} holds {len(data) - header:,} data bytes; its header "
-                          f"{shape} calls for {expected - header:,}.")
+        raise IngestError(f"{file} contains {len(data) - header:,} data bytes, but its "
+                          f"header {shape} needs {expected - header:,}. The file is "
+                          "damaged or cut short; copy it again.")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 

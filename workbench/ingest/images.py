@@ -38,7 +38,7 @@ class ImageError(Exception):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What an import keeps of a readable file: its hash and upright size."""
+    """The hash, upright size and mode that an import keeps of a readable file."""
 
     sha256: str
     width: int

@@ -2,7 +2,7 @@
 
 A long import is a plain function that takes a :class:`Progress`. The command
 line shows it with tqdm, the window with a progress dialog; tests pass none.
-Reports are throttled here, so a front end sees a few per second however
+Reports are throttled here, so a front end gets a few per second however
 many files there are.
 """
 
@@ -64,7 +64,7 @@ class Progress:
 
 
 def tqdm_progress() -> Progress:
-    """A Progress that draws one tqdm bar per stage on standard error.
+    """Return a Progress that draws one tqdm bar per stage on standard error.
 
     The bar is drawn only when standard error is a terminal.
     """

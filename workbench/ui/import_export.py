@@ -111,7 +111,7 @@ class IdxImportDialog(QDialog):
         self.fraction.setEnabled(self.share.currentData() == "fraction")
 
     def options(self) -> dict[str, Any]:
-        """The import_idx keyword arguments the dialog's fields give."""
+        """Return the import_idx keyword arguments from the dialog's fields."""
         share = self.share.currentData()
         return {
             "path": self.images.text().strip(),
@@ -310,10 +310,10 @@ class ImportExport(QObject):
 
     def _show_report(self, title: str, summary: str) -> None:
         lines = summary.splitlines()
-        shown = "\n".join(lines[:REPORT_LINES_SHOWN])
+        text = "\n".join(lines[:REPORT_LINES_SHOWN])
         if len(lines) > REPORT_LINES_SHOWN:
-            shown += f"\n... {len(lines) - REPORT_LINES_SHOWN} more lines under Show Details."
-        box = QMessageBox(QMessageBox.Icon.Information, title, shown, parent=self.window)
+            text += f"\n... {len(lines) - REPORT_LINES_SHOWN} more lines under Show Details."
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self.window)
         if len(lines) > REPORT_LINES_SHOWN:
             box.setDetailedText(summary)
         box.setWindowModality(Qt.WindowModality.WindowModal)
