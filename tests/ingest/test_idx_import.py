@@ -213,3 +213,15 @@ def test_fashion_mnist_debian_package(tmp_path):
     first = tmp_path / "p" / rows[0][0]
     assert np.array_equal(np.asarray(Image.open(first)), originals[0])
     assert rows[0][4:6] == (28, 28)
+
+
+def test_shortcuts_stay_distinct(tmp_path, source):
+    folder, _, _ = source
+    with open_project(tmp_path / "p", create=True) as project:
+        with project.write() as session:
+            session.add(LabelClass(name="earlier", shortcut="1", position=0))
+        import_idx(project, folder, labels_per_class=1)
+        with project.read() as session:
+            keys = list(session.scalars(select(LabelClass.shortcut)))
+    assert len(keys) == 4
+    assert len(set(keys)) == 4

@@ -226,8 +226,14 @@ def read_entries(
 
 
 def _usable_shortcuts(session: Session, shortcuts: dict[str, str] | None) -> dict[str, str]:
+    """Return the wanted keys, or none when the project uses any of them.
+
+    Keeping only some would let ensure_classes hand a skipped class a free
+    key that a later class of the same import asks for.
+    """
     used = set(session.scalars(select(LabelClass.shortcut)))
-    return {name: key for name, key in (shortcuts or {}).items() if key not in used}
+    wanted = shortcuts or {}
+    return {} if used & set(wanted.values()) else dict(wanted)
 
 
 def _item_rows(items: list[NewItem], class_ids: dict[str, int], actor: str,
