@@ -98,3 +98,16 @@ def test_cancel_changes_nothing(qtbot, window, tmp_path):
         assert queries.item_count(session) == DEMO_ITEMS
     assert window.item_model.rowCount() == DEMO_ITEMS
     assert "Cancelled" in window.statusBar().currentMessage()
+
+
+def test_idx_dialog_options(qtbot):
+    dialog = import_export.IdxImportDialog()
+    qtbot.addWidget(dialog)
+    dialog.images.setText(" /data/train-images-idx3-ubyte.gz ")
+    dialog.share.setCurrentIndex(dialog.share.findData("per_class"))
+    dialog.per_class.setValue(25)
+    dialog.seed.setValue(3)
+    assert not dialog.fraction.isEnabled()
+    assert dialog.options() == {
+        "path": "/data/train-images-idx3-ubyte.gz", "split": None, "labels_per_class": 25,
+        "labeled_fraction": None, "seed": 3}
