@@ -4,7 +4,9 @@
 set -euo pipefail
 packages=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4
           libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libfontconfig1
-          libdbus-1-3 libglib2.0-0 xvfb xauth)
+          libdbus-1-3 libglib2.0-0 xvfb xauth
+          # pigz compresses the bundle archive on every core (make bundle).
+          pigz)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
