@@ -46,4 +46,8 @@ METHODS: dict[str, Method] = {
     "co-training": Method("co_training", _heads_need_torch),
     "projection": Method("projection", _spaces_need_torch),
     "active-learning": Method("active_learning", _heads_need_torch),
+    "fixmatch": Method("fixmatch", lambda params: True),
+    "zero-shot": Method("zero_shot", lambda params: True),
+    "few-shot": Method("few_shot", _spaces_need_torch),
+    "rules": Method("rules", lambda params: bool(params.get("zero_shot"))),
 }

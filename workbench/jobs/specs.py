@@ -271,10 +271,120 @@ ACTIVE_LEARNING = JobKind(
     ),
 )
 
+FIXMATCH = JobKind(
+    name="fixmatch",
+    title="FixMatch",
+    description=(
+        "Train a small CNN on the images with FixMatch: the labels, plus the network's "
+        "confident predictions on weakly augmented unlabeled images as targets for strongly "
+        "augmented views of them. Proposes the unlabeled items it predicts above the "
+        "threshold."
+    ),
+    params=(
+        Param("threshold", float, 0.95, "Confidence a weak view's prediction needs to "
+              "become a training target, and a proposal's minimum probability (0 to 1).",
+              minimum=0.01, maximum=1.0),
+        Param("epochs", int, 10, "Passes over the unlabeled images (at least 20 steps "
+              "each).", minimum=1, maximum=1000),
+        Param("batch_size", int, 32, "Labeled images per step.", minimum=2, maximum=1024),
+        Param("unlabeled_ratio", int, 4, "Unlabeled images per labeled image in a step.",
+              minimum=1, maximum=16),
+        Param("unlabeled_weight", float, 1.0, "Weight of the unlabeled loss.",
+              minimum=0.0, maximum=100.0),
+        Param("lr", float, 0.03, "Initial learning rate (SGD with Nesterov momentum, "
+              "cosine decay).", minimum=1e-6, maximum=1.0),
+        Param("network", str, "cnn", "Network: a small CNN, or the small ResNet of the "
+              "self-supervised spaces.", choices=("cnn", "resnet")),
+        Param("width", int, 32, "Channels of the CNN's first stage.", minimum=4,
+              maximum=256),
+        Param("init", str, "", "Start the small ResNet from the network an embed job "
+              "pretrained: simclr or rotation; empty starts from random weights.",
+              choices=("", "simclr", "rotation")),
+        Param("image_size", int, 0, "Side in pixels that images are resized to; 0 uses "
+              "28.", minimum=0, maximum=256),
+        *TRAINING,
+    ),
+)
+
+CLIP_PARAMS = (
+    *space_params("clip"),
+    Param("download", bool, False, "Allow downloading the open_clip weights into the "
+          "usual cache. Off, missing weights fail at once."),
+    Param("batch_size", int, 64, "Images per batch when computing image vectors.",
+          minimum=1, maximum=4096),
+)
+
+ZERO_SHOT = JobKind(
+    name="zero-shot",
+    title="Zero-shot (CLIP)",
+    description=(
+        "Score every image against CLIP text prompts per class (an ensemble of templates "
+        "per prompt set) and propose weak labels above the threshold. The templates come "
+        "from the project's CLIP prompt weak sources, or the defaults in "
+        "resources/prompts/templates.json."
+    ),
+    params=(
+        *CLIP_PARAMS,
+        Param("threshold", float, 0.5, "Propose only weak labels with at least this "
+              "probability (0 to 1).", minimum=0.0, maximum=1.0),
+        SEED,
+        DEVICE,
+    ),
+    needs_labels=False,
+)
+
+FEW_SHOT = JobKind(
+    name="few-shot",
+    title="Few-shot",
+    description=(
+        "Propose weak labels from a few labeled examples per class: the nearest class "
+        "prototype (mean vector) and a linear probe on an embedding space."
+    ),
+    params=(
+        *space_params(),
+        IMAGE_SIZE,
+        Param("method", str, "both", "Prototypes, a linear probe, or the mean of both.",
+              choices=("prototypes", "linear-probe", "both")),
+        Param("temperature", float, 0.1, "Softmax temperature of the prototype cosine "
+              "similarities; lower is sharper.", minimum=0.001, maximum=10.0),
+        THRESHOLD,
+        Param("folds", int, 3, "K for K-fold accuracy on the given labels.",
+              minimum=2, maximum=20),
+        *TRAINING,
+    ),
+)
+
+RULES = JobKind(
+    name="rules",
+    title="Rules and label model",
+    description=(
+        "Apply the project's path rules (glob or regex on path, file name or metadata) "
+        "and, optionally, CLIP prompt votes; combine the votes by a Dawid-Skene label model "
+        "that estimates each source's accuracy, or by majority vote. Proposals hold every "
+        "source's vote."
+    ),
+    params=(
+        Param("aggregation", str, "label-model", "How votes are combined.",
+              choices=("label-model", "majority")),
+        Param("threshold", float, 0.5, "Propose only weak labels whose posterior (label "
+              "model) or vote share (majority) is at least this (0 to 1).",
+              minimum=0.0, maximum=1.0),
+        Param("max_iter", int, 100, "Most EM iterations of the label model.", minimum=1,
+              maximum=10_000),
+        Param("zero_shot", bool, False, "Add one vote per CLIP prompt set (needs CLIP "
+              "weights)."),
+        *CLIP_PARAMS,
+        INCLUDE_ACCEPTED,
+        SEED,
+        DEVICE,
+    ),
+    needs_labels=False,
+)
+
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (EMBED, SELF_TRAINING, LABEL_PROPAGATION, NOISE, CO_TRAINING, PROJECTION,
-                 ACTIVE_LEARNING)
+                 ACTIVE_LEARNING, FIXMATCH, ZERO_SHOT, FEW_SHOT, RULES)
 }
 
 

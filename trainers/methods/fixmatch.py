@@ -1,0 +1,313 @@
+"""FixMatch: consistency regularization with confidence-masked pseudo labels.
+
+Each training step takes a batch of labeled images and ``unlabeled_ratio``
+times as many unlabeled ones. The labeled images, a weak view (flip and
+shift) and a strong view (RandAugment-style distortion and Cutout) of the
+unlabeled ones go through the network together. The network's prediction
+on the weak view is the pseudo label of the strong view, counted only where
+its probability reaches the threshold (Sohn et al., 2020, "FixMatch").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from trainers.features import augment
+from trainers.features.spaces import SELF_SUPERVISED, model_path, parse_space
+from trainers.methods.common import per_class_counts, prepare, require_labels, top_classes
+from trainers.results import MethodResult, ProposalRow
+from trainers.state import TaskState
+from workbench.store.engine import Project
+from workbench.store.schema import KIND_PSEUDO
+
+NETWORKS = ("cnn", "resnet")
+DEFAULT_SIZE = 28
+# Fewer steps than this per epoch make the per-epoch metrics noisy on small
+# projects, so short unlabeled sets are cycled.
+MIN_STEPS_PER_EPOCH = 20
+
+
+def small_cnn(n_classes: int, width: int = 32):
+    """Return a three-stage VGG-style CNN for small gray images."""
+    from torch import nn
+
+    def stage(inputs, outputs):
+        return [nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+                nn.ReLU(inplace=True)]
+
+    return nn.Sequential(
+        *stage(1, width), *stage(width, width), nn.MaxPool2d(2),
+        *stage(width, 2 * width), *stage(2 * width, 2 * width), nn.MaxPool2d(2),
+        *stage(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Dropout(0.2), nn.Linear(4 * width, n_classes))
+
+
+def small_resnet(n_classes: int, backbone_state: dict | None = None):
+    """Return the self-supervised spaces' small ResNet with a linear classifier."""
+    from torch import nn
+
+    from trainers.features.self_supervised import _network
+
+    backbone = _network()
+    if backbone_state is not None:
+        backbone.load_state_dict(backbone_state)
+    return nn.Sequential(backbone, nn.Linear(128, n_classes))
+
+
+class FixMatch:
+    """FixMatch on (n, h, w) gray images in [0, 1].
+
+    Parameters
+    ----------
+    threshold : float, default 0.95
+        Probability the weak view's prediction needs before it becomes the
+        strong view's target. Lower values use more unlabeled images and
+        more wrong pseudo labels.
+    epochs : int, default 10
+        Passes over the unlabeled images (at least 20 steps each).
+    batch_size : int, default 32
+        Labeled images per step, drawn with replacement.
+    unlabeled_ratio : int, default 4
+        Unlabeled images per labeled image in a step (FixMatch's mu).
+    unlabeled_weight : float, default 1.0
+        Weight of the unlabeled loss (FixMatch's lambda_u).
+    lr : float, default 0.03
+        Initial learning rate of SGD with Nesterov momentum, decayed on a
+        cosine schedule to zero over all steps.
+    weight_decay : float, default 5e-4
+    network : {"cnn", "resnet"}, default "cnn"
+        A small VGG-style CNN, or the small ResNet of the self-supervised
+        spaces (optionally started from ``backbone_state``).
+    width : int, default 32
+        Channels of the CNN's first stage (the CNN only).
+    backbone_state : dict, optional
+        State dict of a pretrained small ResNet (``network="resnet"``).
+    seed : int, default 0
+    device : str, default "cpu"
+    state : TaskState, optional
+        Checked for a cancel every batch; receives "loss",
+        "supervised_loss", "unsupervised_loss", "mask_rate" and
+        "train_accuracy" metrics every epoch.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+    history_ : list of dict
+        Per-epoch means of the streamed metrics.
+    """
+
+    def __init__(self, *, threshold=0.95, epochs=10, batch_size=32, unlabeled_ratio=4,
+                 unlabeled_weight=1.0, lr=0.03, weight_decay=5e-4, network="cnn", width=32,
+                 backbone_state=None, seed=0, device="cpu", state: TaskState | None = None):
+        self.threshold = threshold
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.unlabeled_ratio = unlabeled_ratio
+        self.unlabeled_weight = unlabeled_weight
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.network = network
+        self.width = width
+        self.backbone_state = backbone_state
+        self.seed = seed
+        self.device = device
+        self.state = state
+
+    def _validate(self, images: np.ndarray, y: np.ndarray) -> None:
+        if images.ndim != 3 or len(images) != len(y):
+            raise ValueError(f"images must have shape (n, h, w) with one label each, got "
+                             f"{images.shape} and {len(y)} labels.")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}.")
+        for name in ("epochs", "batch_size", "unlabeled_ratio", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, got {getattr(self, name)}.")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}.")
+        if self.backbone_state is not None and self.network != "resnet":
+            raise ValueError("A pretrained backbone needs network='resnet'.")
+        if len(np.unique(y[y >= 0])) < 2:
+            raise ValueError("FixMatch needs labeled images in at least two classes.")
+        if not (y < 0).any():
+            raise ValueError("FixMatch needs unlabeled images; every image is labeled.")
+
+    def fit(self, images: np.ndarray, y: np.ndarray, sample_weight=None) -> "FixMatch":
+        """Train on ``images`` with labels ``y``, where -1 marks unlabeled images."""
+        import torch
+
+        self._validate(images, y)
+        torch.manual_seed(self.seed)
+        self.n_classes_ = int(y.max()) + 1
+        self.network_ = self._build().to(self.device)
+        data = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1)
+        labeled = np.flatnonzero(y >= 0)
+        unlabeled = np.flatnonzero(y < 0)
+        weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight)
+        generator = torch.Generator().manual_seed(self.seed)
+        steps = max(MIN_STEPS_PER_EPOCH,
+                    math.ceil(len(unlabeled) / (self.batch_size * self.unlabeled_ratio)))
+        optimizer = torch.optim.SGD(self.network_.parameters(), lr=self.lr, momentum=0.9,
+                                    nesterov=True, weight_decay=self.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / (steps * self.epochs))))
+        batches = _Batches(data, y, weights, labeled, unlabeled, generator,
+                           self.batch_size, self.batch_size * self.unlabeled_ratio)
+        self.history_ = []
+        for epoch in range(self.epochs):
+            self.network_.train()
+            totals = np.zeros(5)
+            for _ in range(steps):
+                if self.state:
+                    self.state.check()
+                totals += self._step(batches.next(), optimizer, generator)
+                schedule.step()
+            self._report(epoch, totals / steps)
+        self.network_.eval()
+        return self
+
+    def _build(self):
+        if self.network == "cnn":
+            return small_cnn(self.n_classes_, self.width)
+        return small_resnet(self.n_classes_, self.backbone_state)
+
+    def _step(self, batch, optimizer, generator) -> np.ndarray:
+        import torch
+        from torch.nn import functional
+
+        labeled_x, labeled_y, labeled_w, unlabeled_x = (t.to(self.device) for t in batch)
+        inputs = torch.cat([augment.weak(labeled_x, generator),
+                            augment.weak(unlabeled_x, generator),
+                            augment.strong(unlabeled_x, generator)])
+        logits = self.network_(inputs)
+        n = len(labeled_x)
+        weak_logits, strong_logits = logits[n:].chunk(2)
+        supervised = (functional.cross_entropy(logits[:n], labeled_y, reduction="none")
+                      * labeled_w).sum() / labeled_w.sum()
+        confidence, pseudo = torch.softmax(weak_logits.detach(), dim=1).max(dim=1)
+        mask = (confidence >= self.threshold).float()
+        unsupervised = (functional.cross_entropy(strong_logits, pseudo, reduction="none")
+                        * mask).mean()
+        loss = supervised + self.unlabeled_weight * unsupervised
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        hits = (logits[:n].argmax(dim=1) == labeled_y).float().mean()
+        return np.array([loss.item(), supervised.item(), unsupervised.item(),
+                         mask.mean().item(), hits.item()])
+
+    def _report(self, epoch: int, means: np.ndarray) -> None:
+        names = ("loss", "supervised_loss", "unsupervised_loss", "mask_rate", "train_accuracy")
+        record = {name: float(value) for name, value in zip(names, means)}
+        self.history_.append(record)
+        if self.state:
+            for name, value in record.items():
+                self.state.metric(name, value, epoch + 1)
+            self.state.progress(0.15 + 0.75 * (epoch + 1) / self.epochs,
+                                f"epoch {epoch + 1} of {self.epochs}")
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Return class probabilities of (n, h, w) images, averaged with their mirror image."""
+        import torch
+
+        data = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1)
+        out = []
+        self.network_.eval()
+        with torch.no_grad():
+            for first in range(0, len(data), batch_size):
+                if self.state:
+                    self.state.check()
+                batch = data[first:first + batch_size].to(self.device)
+                logits = self.network_(batch) + self.network_(torch.flip(batch, dims=(3,)))
+                out.append(torch.softmax(logits / 2.0, dim=1).cpu())
+        return torch.cat(out).numpy().astype(np.float64)
+
+
+class _Batches:
+    """Endless labeled batches (with replacement) and unlabeled ones (shuffled passes)."""
+
+    def __init__(self, data, y, weights, labeled, unlabeled, generator, labeled_size,
+                 unlabeled_size):
+        import torch
+
+        self.data = data
+        self.y = torch.as_tensor(y, dtype=torch.long)
+        self.weights = torch.as_tensor(weights, dtype=torch.float32)
+        self.labeled = torch.as_tensor(labeled)
+        self.unlabeled = torch.as_tensor(unlabeled)
+        self.generator = generator
+        self.labeled_size = labeled_size
+        self.unlabeled_size = min(unlabeled_size, len(unlabeled))
+        self.order = self.unlabeled[:0]
+
+    def next(self):
+        import torch
+
+        chosen = self.labeled[torch.randint(len(self.labeled), (self.labeled_size,),
+                                            generator=self.generator)]
+        if len(self.order) < self.unlabeled_size:
+            shuffled = self.unlabeled[torch.randperm(len(self.unlabeled),
+                                                     generator=self.generator)]
+            self.order = torch.cat([self.order, shuffled])
+        taken, self.order = self.order[:self.unlabeled_size], self.order[self.unlabeled_size:]
+        return self.data[chosen], self.y[chosen], self.weights[chosen], self.data[taken]
+
+
+def _backbone_state(project: Project, params: dict, size: int):
+    """Return the pretrained small ResNet named by ``init``, or None."""
+    import torch
+
+    if not params["init"]:
+        return None
+    space = parse_space(params["init"], image_size=params["image_size"])
+    if space.family not in SELF_SUPERVISED:
+        raise ValueError(f"init must be empty or one of {', '.join(SELF_SUPERVISED)}, "
+                         f"got {params['init']!r}.")
+    file = model_path(project, space, ".pt")
+    if not file.exists():
+        raise ValueError(f"No pretrained {space.key} network in {file.parent}. Run "
+                         f"'embed --space {params['init']}' first, or leave init empty.")
+    return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def run(project: Project, params: dict, state: TaskState, device: str) -> MethodResult:
+    size = params["image_size"] or DEFAULT_SIZE
+    space = parse_space("pixels", image_size=size)
+    prepared = prepare(project, params, state, device, space=space, span=(0.0, 0.15))
+    require_labels(prepared, "FixMatch", state=state)
+    images = prepared.X.reshape(-1, size, size)
+    backbone = _backbone_state(project, params, size)
+    network = "resnet" if backbone is not None else params["network"]
+    model = FixMatch(threshold=params["threshold"], epochs=params["epochs"],
+                     batch_size=params["batch_size"], unlabeled_ratio=params["unlabeled_ratio"],
+                     unlabeled_weight=params["unlabeled_weight"], lr=params["lr"],
+                     network=network, width=params["width"], backbone_state=backbone,
+                     seed=params["seed"], device=device, state=state)
+    model.fit(images, prepared.labels, sample_weight=prepared.weights)
+    state.progress(0.9, "predicting the unlabeled images")
+    unlabeled = prepared.unlabeled
+    probabilities = model.predict_proba(images[unlabeled])
+    proposals, classes = [], []
+    for i, row in zip(unlabeled, probabilities):
+        best = int(row.argmax())
+        if row[best] < params["threshold"]:
+            continue
+        evidence = {"network": network, "init": params["init"] or None,
+                    "epochs": params["epochs"], "top": top_classes(prepared, row)}
+        proposals.append(ProposalRow(int(prepared.item_ids[i]), prepared.class_id(best),
+                                     float(row[best]), evidence))
+        classes.append(best)
+    last = model.history_[-1]
+    metrics = {
+        "network": network,
+        "labeled": int((prepared.labels >= 0).sum()),
+        "unlabeled": len(unlabeled),
+        "proposed": len(proposals),
+        "proposals_per_class": per_class_counts(prepared, classes),
+        "final_loss": round(last["loss"], 4),
+        "final_mask_rate": round(last["mask_rate"], 4),
+        "final_train_accuracy": round(last["train_accuracy"], 4),
+        "history": model.history_,
+    }
+    return MethodResult(KIND_PSEUDO, proposals, metrics, [prepared.features.store])
