@@ -1,0 +1,72 @@
+"""FixMatch and its batched augmentations on small generated images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainers.methods.fixmatch import FixMatch
+
+
+def _bars(n=120, size=12, seed=0):
+    """Return images of a horizontal (class 0) or a vertical (class 1) bar, with labels."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.0, 0.1, (n, size, size)).astype(np.float32)
+    truth = np.arange(n) % 2
+    for i, position in enumerate(rng.integers(3, size - 3, n)):
+        if truth[i]:
+            images[i, :, position - 1:position + 1] = 1.0
+        else:
+            images[i, position - 1:position + 1, :] = 1.0
+    return images, truth
+
+
+@pytest.mark.parametrize("name", ["weak", "strong", "simclr_view"])
+def test_augmentations_keep_shape_and_range(name):
+    import torch
+
+    from trainers.features import augment
+
+    images = torch.rand(16, 1, 12, 12)
+    out = getattr(augment, name)(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    assert out.min() >= 0.0
+    assert out.max() <= 1.0
+    assert not torch.equal(out, images)
+
+
+def test_cutout_zeroes_a_square():
+    import torch
+
+    from trainers.features import augment
+
+    out = augment.cutout(torch.ones(8, 1, 12, 12), torch.Generator().manual_seed(0))
+    zeroed = (out == 0).sum(dim=(1, 2, 3))
+    assert ((zeroed >= 9) & (zeroed <= 36)).all()
+
+
+def test_learns_bars_from_four_labels():
+    images, truth = _bars()
+    y = np.full(len(truth), -1)
+    y[:4] = truth[:4]
+    model = FixMatch(epochs=3, width=8, batch_size=8, threshold=0.8, seed=0).fit(images, y)
+    accuracy = (model.predict_proba(images).argmax(axis=1) == truth).mean()
+    assert accuracy > 0.9
+    assert len(model.history_) == 3
+    assert set(model.history_[0]) == {"loss", "supervised_loss", "unsupervised_loss",
+                                      "mask_rate", "train_accuracy"}
+
+
+@pytest.mark.parametrize("options, labels, message", [
+    ({}, [0] * 4 + [-1] * 116, "at least two classes"),
+    ({}, [0, 1] * 60, "needs unlabeled images"),
+    ({"threshold": 0.0}, None, "threshold"),
+    ({"epochs": 0}, None, "epochs"),
+    ({"network": "vgg"}, None, "network"),
+    ({"backbone_state": {}}, None, "network='resnet'"),
+])
+def test_invalid_input_rejected(options, labels, message):
+    images, truth = _bars()
+    y = np.array(labels) if labels is not None else np.where(np.arange(120) < 4, truth, -1)
+    with pytest.raises(ValueError, match=message):
+        FixMatch(**options).fit(images, y)
