@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 DEMO_PROJECT ?= demo-project
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast system-deps screenshot bundle bundle-test clean
+.PHONY: install demo test test-fast system-deps screenshot bundle bundle-test clean \
+	bench bench-quick fashion-data
 
 install: $(STAMP)
 
@@ -33,6 +34,24 @@ test-fast: install
 
 screenshot: install system-deps
 	bash packaging/screenshot.sh docs/window.png
+
+# Method benchmarks on Fashion-MNIST (BENCHMARKS.md). Debian's package is
+# installed where apt-get is available and we are root; elsewhere the
+# scripts take --data DIR.
+fashion-data:
+	@test -d /usr/share/datasets/fashion-mnist || \
+		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		  apt-get install -y dataset-fashion-mnist; } || true
+
+bench: install fashion-data
+	nice -n 10 $(PY) benchmarks/bench_methods.py
+	nice -n 10 $(PY) benchmarks/bench_noise.py
+	nice -n 10 $(PY) benchmarks/bench_weak.py
+
+bench-quick: install fashion-data
+	nice -n 10 $(PY) benchmarks/bench_methods.py --quick --json docs/bench/methods-quick.json
+	nice -n 10 $(PY) benchmarks/bench_noise.py --quick --json docs/bench/noise-quick.json
+	nice -n 10 $(PY) benchmarks/bench_weak.py --quick --json docs/bench/weak-quick.json
 
 # The desktop bundle (PyInstaller): dist/workbench/ and its .tar.gz, then
 # the same archive unpacked elsewhere and smoke-tested (README, Installer).
