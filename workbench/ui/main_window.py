@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -66,7 +65,6 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._connect()
         self._build_menus()
-        self._build_toolbar()
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
         # Class counts follow label changes a moment later, so a keypress
@@ -141,13 +139,15 @@ class MainWindow(QMainWindow):
         self.embedding.selection_changed.connect(self.filter_bar.set_item_ids)
         self.embedding.item_clicked.connect(self._on_point_clicked)
 
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Main")
-        bar.setObjectName("toolbar-main")
-        self.addToolBar(bar)
+    def _build_jobs_menu(self) -> None:
+        """A Jobs menu with one entry per declared job kind, run with the user's defaults.
+
+        The Jobs panel's form offers every parameter; the menu is the quick way.
+        """
+        menu = self.menuBar().addMenu("&Jobs")
         self.run_actions: dict[str, QAction] = {}
         for kind in JOB_KINDS.values():
-            action = bar.addAction(f"Run {kind.title.lower()}")
+            action = menu.addAction(f"Run {kind.title.lower()}")
             action.setToolTip(kind.description)
             action.triggered.connect(lambda _=False, name=kind.name: self.start_job(name))
             self.run_actions[kind.name] = action
@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
                                           self.undo)
         self.label_menu = self.menuBar().addMenu("&Label")
         self._class_shortcuts: list[QAction] = []
+        self._build_jobs_menu()
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
@@ -251,7 +252,9 @@ class MainWindow(QMainWindow):
         self.item_pane.project = project
         self.setWindowTitle(f"Workbench - {project.folder.name}")
         self._remember_recent(project.folder)
+        self.filter_bar.blockSignals(True)
         self.filter_bar.set_item_ids(None)
+        self.filter_bar.blockSignals(False)
         self.refresh_all()
         with project.read() as session:
             self.jobs_panel.load(queries.jobs(session))

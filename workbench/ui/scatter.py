@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import internals
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -205,6 +205,12 @@ class EmbeddingView(QWidget):
         self._row_of_id: dict[int, int] = {}
         self._attributes: list[tuple] = []
         self._hover_id: int | None = None
+        self._stale = False
+        self._changed_ids: set[int] = set()
+        self._update_timer = QTimer(self)
+        self._update_timer.setSingleShot(True)
+        self._update_timer.setInterval(200)
+        self._update_timer.timeout.connect(self._flush_updates)
         self.projection_box = QComboBox()
         self.color_box = QComboBox()
         for key, title in COLOR_MODES.items():
@@ -274,8 +280,19 @@ class EmbeddingView(QWidget):
         self.projection_box.blockSignals(False)
         self.load_projection()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.load_projection()
+
     def load_projection(self) -> None:
+        """Load the selected projection's points; deferred until the view is shown."""
         key = self.projection_box.currentData()
+        if key is not None and self.project is not None and not self.isVisible():
+            self._stale = True
+            self.info.setText("")
+            return
+        self._stale = False
         if key is None or self.project is None:
             self._set_points([], [])
             self.info.setText("No projection stored yet. Run a projection job to get one.")
@@ -297,63 +314,72 @@ class EmbeddingView(QWidget):
         self.highlight.setData([], [])
 
     def update_items(self, item_ids: list[int]) -> None:
-        """Refresh the colors of these items after their labels or proposals changed."""
-        if self.project is None or not len(self.ids):
-            return
-        rows = [self._row_of_id[i] for i in item_ids if i in self._row_of_id]
-        if not rows:
+        """Recolor these items a moment later; calls in between are merged."""
+        self._changed_ids.update(i for i in item_ids if i in self._row_of_id)
+        if self._changed_ids:
+            self._update_timer.start()
+
+    def _flush_updates(self) -> None:
+        """Recolor only the changed points; the palette and legend stay as they are."""
+        ids, self._changed_ids = sorted(self._changed_ids), set()
+        if self.project is None or not ids:
             return
         with self.project.read() as session:
-            attributes = queries.point_attributes(session, [int(self.ids[r]) for r in rows])
-        for row in rows:
-            self._attributes[row] = attributes.get(int(self.ids[row]), self._attributes[row])
-        self.recolor()
+            attributes = queries.point_attributes(session, ids)
+        color_of = self._color_function(self.color_box.currentData())
+        for item_id in ids:
+            row = self._row_of_id.get(item_id)
+            if row is None or item_id not in attributes:
+                continue
+            self._attributes[row] = attributes[item_id]
+            self.points.color_index[row] = color_of(attributes[item_id])
+        self.points.update()
 
     # Coloring ---------------------------------------------------------------
 
     def recolor(self) -> None:
         mode = self.color_box.currentData()
-        palette, index, legend = self._coloring(mode)
+        palette, legend = self._palette(mode)
+        color_of = self._color_function(mode)
+        index = np.fromiter((color_of(a) for a in self._attributes), dtype=np.int64,
+                            count=len(self._attributes))
         self.points.set_colors(palette, index)
         self.legend.clear()
         for color, name in legend:
             self.legend.addItem(_legend_sample(color), name)
 
-    def _coloring(self, mode: str) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
-        """Return the palette, each point's palette index and the legend entries."""
-        if mode == "noise":
-            return self._noise_coloring()
+    def _categories(self, mode: str) -> tuple[list, list[str], list[str], int]:
+        """Return the keys, colors, names and attribute column of a categorical mode."""
         if mode == "class":
-            keys = [c.id for c in self.classes]
-            colors = [c.color for c in self.classes]
-            names = [c.name for c in self.classes]
-            column = 0
-        else:
-            table = SOURCE_COLORS if mode == "source" else STATE_COLORS
-            keys, colors, names = list(table), list(table.values()), list(table)
-            column = 1 if mode == "source" else 2
-        position = {key: i + 1 for i, key in enumerate(keys)}
-        index = np.fromiter((position.get(a[column], 0) for a in self._attributes),
-                            dtype=np.int64, count=len(self._attributes))
-        none = "unlabeled" if mode in ("class", "source") else "no proposal"
-        palette = [NO_VALUE_COLOR, *colors]
-        legend = [(NO_VALUE_COLOR, none), *zip(colors, names)]
-        return palette, index, legend
+            return ([c.id for c in self.classes], [c.color for c in self.classes],
+                    [c.name for c in self.classes], 0)
+        table = SOURCE_COLORS if mode == "source" else STATE_COLORS
+        return list(table), list(table.values()), list(table), 1 if mode == "source" else 2
 
-    def _noise_coloring(self):
-        colormap = pg.colormap.get("viridis")
-        colors = [colormap.map((i + 0.5) / NOISE_BINS, mode="qcolor").name()
-                  for i in range(NOISE_BINS)]
-        scores = np.array([np.nan if a[3] is None else a[3] for a in self._attributes],
-                          dtype=float)
-        index = np.zeros(len(scores), dtype=np.int64)
-        flagged = ~np.isnan(scores)
-        index[flagged] = 1 + np.minimum((scores[flagged] * NOISE_BINS).astype(int),
-                                        NOISE_BINS - 1)
-        legend = [(NO_VALUE_COLOR, "no noise flag")]
-        for i in (0, NOISE_BINS // 2, NOISE_BINS - 1):
-            legend.append((colors[i], f"noise score {i / NOISE_BINS:.2f}+"))
-        return [NO_VALUE_COLOR, *colors], index, legend
+    def _palette(self, mode: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """Return the palette (index 0 is "no value") and the legend entries."""
+        if mode == "noise":
+            colormap = pg.colormap.get("viridis")
+            colors = [colormap.map((i + 0.5) / NOISE_BINS, mode="qcolor").name()
+                      for i in range(NOISE_BINS)]
+            legend = [(NO_VALUE_COLOR, "no noise flag")]
+            legend += [(colors[i], f"noise score {i / NOISE_BINS:.2f}+")
+                       for i in (0, NOISE_BINS // 2, NOISE_BINS - 1)]
+            return [NO_VALUE_COLOR, *colors], legend
+        _keys, colors, names, _column = self._categories(mode)
+        none = "unlabeled" if mode in ("class", "source") else "no proposal"
+        return [NO_VALUE_COLOR, *colors], [(NO_VALUE_COLOR, none), *zip(colors, names)]
+
+    def _color_function(self, mode: str):
+        """Return a function from one point's attributes to its palette index."""
+        if mode == "noise":
+            def noise_bin(attributes: tuple) -> int:
+                score = attributes[3]
+                return 0 if score is None else 1 + min(int(score * NOISE_BINS), NOISE_BINS - 1)
+            return noise_bin
+        keys, _colors, _names, column = self._categories(mode)
+        position = {key: i + 1 for i, key in enumerate(keys)}
+        return lambda attributes: position.get(attributes[column], 0)
 
     # Selection --------------------------------------------------------------
 
