@@ -322,7 +322,7 @@ def format_eta(seconds: float | None) -> str:
 
 @dataclass
 class JobView:
-    """What the panel keeps per job: log lines, metric curves and progress timing."""
+    """Per-job state of the panel: log lines, metric curves and progress timing."""
 
     log: list[str] = field(default_factory=list)
     metrics: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)

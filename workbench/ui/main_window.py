@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self.embedding.item_clicked.connect(self._on_point_clicked)
 
     def _build_jobs_menu(self) -> None:
-        """A Jobs menu with one entry per declared job kind, run with the user's defaults.
+        """Build the Jobs menu: one entry per declared job kind, run with the user's defaults.
 
         The Jobs panel's form offers every parameter; the menu is the quick way.
         """
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
     # User actions ---------------------------------------------------------
 
     def class_key(self, class_id: int) -> None:
-        """A class key: assign in the review panel when it has focus, else label the grid."""
+        """Handle a class key: assign in the review panel when it has focus, else label the grid."""
         focus = QApplication.focusWidget()
         if focus is not None and (focus is self.review or self.review.isAncestorOf(focus)):
             self.review.assign_current(class_id)

@@ -1,6 +1,6 @@
 """Review inbox: every pending proposal in one queue, decided by key or in batches.
 
-The queue model holds light rows (:class:`ReviewEntry`) sorted by score and
+The queue model keeps light rows (:class:`ReviewEntry`) sorted by score and
 changes by single inserts and removals, so a keypress never reloads the
 whole table. Details of the current proposal load on demand.
 """
