@@ -1,10 +1,11 @@
 """Where the program finds its resources and keeps its files.
 
 The PyInstaller bundle carries a marker file, ``workbench-bundle.json``, in
-its data folder. When the marker is present the program runs as an
-installed application: logs, settings and caches go to the user folders of
-the platform (platformdirs), never into the bundle folder, which may be
-read-only and is replaced by the next install.
+its data folder. Logs and settings always go to the platform's user folders
+(platformdirs and QSettings). With the marker present, the caches of bundled
+libraries go there too. By default those libraries write their caches beside
+their module files, which in a bundle is the bundle folder: it may be
+read-only, and the next install replaces it.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def prepare_bundle_environment(environ: dict[str, str] | None = None) -> bool:
 
     Runs only from the bundle (the marker is present) and returns whether it
     did. numba, which umap-learn and pynndescent use, writes its compiled
-    functions beside the module sources unless NUMBA_CACHE_DIR says
-    otherwise, and that would be inside the bundle. Trainer processes
+    functions beside the module sources, inside the bundle, unless
+    NUMBA_CACHE_DIR names another folder. Trainer processes
     inherit the variables. Values the user has set are kept.
     """
     if bundle_info() is None:

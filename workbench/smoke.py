@@ -1,13 +1,13 @@
 """The ``--smoke-test`` mode: the whole loop once, in the real window, offscreen.
 
-``workbench --smoke-test`` shows the main window on the offscreen platform,
-builds a small project from scikit-learn's digits in a temporary folder (or
-opens ``--project DIR``), starts a short self-training job with the MLP head
-through the window's QProcess supervisor, waits for it and checks that it
-succeeded and stored proposals. It runs the same way from a development
-install and from the bundle, where the trainer is the bundle's own
-executable started with ``--trainer``. It exits 0 when every step passed
-and 1 with a message naming the failed step otherwise.
+``workbench --smoke-test`` shows the main window on the offscreen platform.
+It builds a small project from scikit-learn's digits in a temporary folder
+(or opens ``--project DIR``), starts a short self-training job with the MLP
+head through the window's QProcess supervisor, waits for it, and checks
+that the job succeeded and stored proposals. It runs the same way from a
+development install and from the bundle, where the trainer is the bundle's
+own executable started with ``--trainer``. It exits 0 when every step
+passed, and 1 with a message naming the failed step otherwise.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 FLAG = "--smoke-test"
-# The MLP head makes the trainer import torch, so the smoke test proves the
-# bundled torch loads; one short round keeps it at a few seconds on a CPU.
+# The MLP head makes the trainer import torch, so the smoke test proves that
+# the bundled torch loads. One round of 60 epochs keeps the job short.
 JOB_KIND = "self-training"
 JOB_PARAMS = {"head": "mlp", "rounds": 1, "epochs": 60, "threshold": 0.5}
 DIGIT_CLASSES = 10
