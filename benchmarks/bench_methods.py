@@ -3,11 +3,11 @@
 For each labels-per-class N and seed, the training images keep N labels per
 class and lose the rest; the test images measure accuracy. Every method is
 the project's own class (the code the jobs run): SelfTraining,
-CosineLabelSpreading, CoTraining and FixMatch. A cycle runs the method,
-accepts every proposal at or above its threshold as a label, and trains the
-final classifier (logistic regression on the features, or FixMatch's own
-network) on the human labels plus the accepted ones; the next cycle starts
-from those labels. A simulated reviewer instead goes through the first
+CosineLabelSpreading, CoTraining and FixMatch. A cycle runs the method and
+accepts every proposal at or above its threshold as a label. The final
+classifier (logistic regression on the features, or FixMatch's own network)
+trains on the human labels plus the accepted ones, and the next cycle
+starts from those labels. A simulated reviewer instead goes through the first
 cycle's proposals by score and accepts the correct ones and rejects the
 wrong ones, for a budget of decisions.
 
@@ -46,6 +46,8 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 DATASET = Path("/usr/share/datasets/fashion-mnist")
+PEERS = ("supervised", "full labels", "sklearn SelfTrainingClassifier",
+         "sklearn LabelSpreading")
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot")
 
@@ -78,6 +80,50 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def bar_chart(path: Path, title: str, bars: list[tuple[str, float]], *,
+              unit: str = "", maximum: float | None = None) -> None:
+    """Write a horizontal bar chart as a PNG with Pillow (no plotting library needed)."""
+    from PIL import Image, ImageDraw
+
+    row, left, width = 22, 330, 360
+    image = Image.new("RGB", (left + width + 90, 40 + row * len(bars)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 10), title, fill="black")
+    top = maximum or max((value for _, value in bars), default=1.0) or 1.0
+    for i, (label, value) in enumerate(bars):
+        y = 35 + i * row
+        draw.text((10, y + 4), label[:52], fill="black")
+        draw.rectangle((left, y + 3, left + int(width * value / top), y + row - 4),
+                       fill=(70, 110, 180))
+        draw.text((left + int(width * value / top) + 6, y + 4), f"{value:.3g}{unit}",
+                  fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def _plot(results: list[dict], json_path: Path) -> None:
+    """Plot the median test accuracy per method for each labels-per-class N."""
+    for per_class in sorted({r["labels_per_class"] for r in results}):
+        values: dict[str, list[float]] = {}
+        for r in results:
+            if r["labels_per_class"] != per_class:
+                continue
+            for key, value in r.items():
+                name = f"{key} ({r['space']})"
+                if isinstance(value, float) and key in PEERS:
+                    values.setdefault(name, []).append(value)
+                elif isinstance(value, dict) and "cycles" in value:
+                    for cycle in (value["cycles"][0], value["cycles"][-1]):
+                        values.setdefault(f"{name}, cycle {cycle['cycle']}", []).append(
+                            cycle["accuracy"])
+                elif isinstance(value, dict) and "accuracy" in value:
+                    values.setdefault(name, []).append(value["accuracy"])
+        bars = [(name, float(np.median(v))) for name, v in values.items()]
+        bar_chart(json_path.with_name(f"{json_path.stem}-{per_class}.png"),
+                  f"Fashion-MNIST test accuracy, {per_class} labels per class", bars,
+                  maximum=1.0)
 
 
 def subset_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -322,6 +368,7 @@ def main(argv=None) -> int:
               "results": results}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
+    _plot(results, args.json)
     print(f"wrote {args.json} in {report['seconds']:.0f} s")
     return 0
 
