@@ -93,3 +93,23 @@ def test_read_only_file_on_label(tmp_path, demo_template):
     with project.read() as session:
         assert queries.items(session, "unlabeled")[0].id == item
     project.close()
+
+
+def test_window_shows_failed_write(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    project = window.project
+    project.engine.dispose()
+
+    @event.listens_for(project.engine, "connect")
+    def read_only(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA query_only = ON")
+
+    window.grid.setCurrentIndex(window.item_model.index(0))
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_3)
+    assert "read-only; nothing was saved" in window.statusBar().currentMessage()
+    event.remove(project.engine, "connect", read_only)
+    project.engine.dispose()
+    with project.read() as session:
+        assert queries.status(session)["per_source"].get("human", 0) == 0

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.store import actions, queries
-from workbench.store.engine import Project
+from workbench.store.engine import Project, ProjectError
 from workbench.store.queries import ClassInfo, ReviewEntry
 from workbench.ui.widgets import refill_combo, unit_spin_box
 
@@ -497,7 +497,7 @@ class ReviewPanel(QWidget):
         name = self.model.class_names.get(class_id, str(class_id))
         try:
             decision = actions.assign_class(self.project, row["id"], class_id, actor=self.actor)
-        except actions.ActionError as exc:
+        except (actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
         self._finish(row, decision, f"Labeled {row['path']} as {name} instead of "
@@ -509,7 +509,7 @@ class ReviewPanel(QWidget):
             return
         try:
             decision = action(self.project, [row["id"]], actor=self.actor)
-        except actions.ActionError as exc:
+        except (actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
         self._finish(row, decision, f"{verb} {row['class_name']} for {row['path']}")
@@ -542,7 +542,7 @@ class ReviewPanel(QWidget):
         try:
             decision = actions.accept_proposals(self.project, [e.id for e in chosen],
                                                 actor=self.actor)
-        except actions.ActionError as exc:
+        except (actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
         skipped = f"; skipped {len(decision.skipped)}" if decision.skipped else ""

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.store import actions, queries
-from workbench.store.engine import Project
+from workbench.store.engine import Project, ProjectError
 from workbench.store.queries import ClassInfo
 from workbench.store.schema import GIVEN_SOURCES
 
@@ -266,7 +266,7 @@ class WeakSourcesEditor(QWidget):
             self._editing = actions.save_weak_source(
                 self.project, self.name_edit.text(), self.kind_box.currentData(), definition,
                 enabled=self.enabled_box.isChecked(), source_id=self._editing)
-        except (ValueError, actions.ActionError) as exc:
+        except (ValueError, actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
         self.message.emit(f"Saved weak source {self.name_edit.text().strip()!r}.")
@@ -278,7 +278,7 @@ class WeakSourcesEditor(QWidget):
             return
         try:
             actions.delete_weak_source(self.project, self._editing)
-        except actions.ActionError as exc:
+        except (actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
         self.message.emit(f"Deleted weak source {self.name_edit.text().strip()!r}.")
