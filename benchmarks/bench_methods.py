@@ -289,7 +289,7 @@ def fixmatch_runs(train_images, test_images, y, y_test, labels, seed, args):
     return out
 
 
-def benchmark(args):
+def benchmark(args, save):
     train_images, y, test_images, y_test = load_fashion(args.data)
     rng = np.random.default_rng(12345)
     if args.train_size < len(train_images):
@@ -312,6 +312,9 @@ def benchmark(args):
                 row["supervised"] = _logistic(X[known], labels[known]).score(X_test, y_test)
                 row["full labels"] = _logistic(X, y).score(X_test, y_test)
                 row.update(sklearn_peers(X, X_test, y_test, labels))
+                print(f"N={per_class} seed={seed} {space} peers: "
+                      f"{ {k: round(v, 4) for k, v in row.items() if k in PEERS} }",
+                      flush=True)
                 for method in args.methods:
                     views = (X, raw_view)
                     with Measured() as m:
@@ -325,10 +328,12 @@ def benchmark(args):
                           f"{[round(c['accuracy'], 4) for c in cycles]} "
                           f"{m.seconds:.0f} s", flush=True)
                 results.append(row)
+                save(results)
             if args.fixmatch_epochs:
                 results.append({"labels_per_class": per_class, "seed": seed, "space": "images",
                                 **fixmatch_runs(train_images, test_images, y, y_test, labels,
                                                 seed, args)})
+                save(results)
     return results
 
 
@@ -360,16 +365,21 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     start = time.perf_counter()
-    results = benchmark(args)
-    report = {"script": "benchmarks/bench_methods.py", "argv": sys.argv[1:],
-              "machine": machine(), "date": date.today().isoformat(),
-              "seconds": time.perf_counter() - start,
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "results": results}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
-    _plot(results, args.json)
-    print(f"wrote {args.json} in {report['seconds']:.0f} s")
+
+    def save(results, complete=False):
+        """Write the results so far, so an interrupted run keeps its finished rows."""
+        report = {"script": "benchmarks/bench_methods.py", "argv": sys.argv[1:],
+                  "machine": machine(), "date": date.today().isoformat(),
+                  "seconds": time.perf_counter() - start, "complete": complete,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "results": results}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+        _plot(results, args.json)
+
+    results = benchmark(args, save)
+    save(results, complete=True)
+    print(f"wrote {args.json} in {time.perf_counter() - start:.0f} s")
     return 0
 
 

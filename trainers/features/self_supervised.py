@@ -147,7 +147,14 @@ def embed(project, space, paths: list[str], state: TaskState, device: str, span,
         if len(readable) < 16:
             raise ValueError(f"Self-supervised pretraining needs at least 16 readable "
                              f"images, got {len(readable)}.")
-        network = pretrain(images[readable], space.family,
+        # Pretraining on a sample keeps the cost bounded on large projects;
+        # every item is still embedded with the pretrained network.
+        sample = readable
+        limit = int(options.get("pretrain_items", 0))
+        if limit and len(readable) > limit:
+            rng = np.random.default_rng(int(options.get("seed", 0)))
+            sample = np.sort(rng.choice(readable, limit, replace=False))
+        network = pretrain(images[sample], space.family,
                            epochs=int(options.get("epochs", 15)),
                            batch_size=int(options.get("batch_size", 256)),
                            seed=int(options.get("seed", 0)), device=device, state=state)

@@ -13,7 +13,8 @@ from workbench.store.engine import Project
 
 def run(project: Project, params: dict, state: TaskState, device: str) -> MethodResult:
     options = {"download": params["download"], "epochs": params["pretrain_epochs"],
-               "batch_size": params["batch_size"], "seed": params["seed"]}
+               "batch_size": params["batch_size"], "seed": params["seed"],
+               "pretrain_items": params["pretrain_items"]}
     space = parse_space(params["space"], weights=params["weights"],
                         image_size=params["image_size"], options=options)
     data = load_dataset(project)

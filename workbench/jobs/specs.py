@@ -130,6 +130,9 @@ EMBED = JobKind(
               "usual cache (torch hub, Hugging Face). Off, a missing file fails at once."),
         Param("pretrain_epochs", int, 15, "Epochs of self-supervised pretraining.",
               minimum=1, maximum=1000),
+        Param("pretrain_items", int, 10_000, "Images sampled for self-supervised "
+              "pretraining; 0 uses every image. All images are embedded.",
+              minimum=0),
         Param("batch_size", int, 256, "Images per batch; halved on CUDA out-of-memory.",
               minimum=2, maximum=4096),
         SEED,
