@@ -33,6 +33,7 @@ test-fast: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 screenshot: install system-deps
+	bash docs/screenshots.sh
 	bash packaging/screenshot.sh docs/window.png
 
 # Method benchmarks on Fashion-MNIST (BENCHMARKS.md). Debian's package is
