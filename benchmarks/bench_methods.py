@@ -311,7 +311,8 @@ def benchmark(args, save):
                 known = labels >= 0
                 row["supervised"] = _logistic(X[known], labels[known]).score(X_test, y_test)
                 row["full labels"] = _logistic(X, y).score(X_test, y_test)
-                row.update(sklearn_peers(X, X_test, y_test, labels))
+                if args.peers:
+                    row.update(sklearn_peers(X, X_test, y_test, labels))
                 print(f"N={per_class} seed={seed} {space} peers: "
                       f"{ {k: round(v, 4) for k, v in row.items() if k in PEERS} }",
                       flush=True)
@@ -350,6 +351,9 @@ def main(argv=None) -> int:
     parser.add_argument("--spaces", nargs="+", default=["pixels-pca", "rotation"])
     parser.add_argument("--methods", nargs="*",
                         default=["self-training", "label-propagation", "co-training"])
+    parser.add_argument("--no-peers", dest="peers", action="store_false",
+                        help="Leave out scikit-learn's SelfTrainingClassifier and "
+                             "LabelSpreading (for comparing feature spaces only).")
     parser.add_argument("--pretrain-items", type=int, default=10_000,
                         help="Images the self-supervised spaces pretrain on.")
     parser.add_argument("--pretrain-epochs", type=int, default=5)
