@@ -25,6 +25,7 @@ class TaskState:
         self._out = out or sys.stdout
         self._min_interval_s = min_interval_s
         self._last_progress = 0.0
+        self._last_message: str | None = None
         self.cancel_requested = False
 
     def install_signal_handlers(self) -> None:
@@ -43,12 +44,18 @@ class TaskState:
             raise Cancelled()
 
     def progress(self, value: float, message: str = "") -> None:
-        """Report progress in [0, 1]; repeats within min_interval_s are dropped."""
+        """Report progress in [0, 1].
+
+        Updates with the same message within min_interval_s are dropped; a
+        new message (a new phase, such as "writing results") always goes out.
+        """
         self.check()
         now = time.monotonic()
-        if value < 1.0 and now - self._last_progress < self._min_interval_s:
+        repeat = message == self._last_message
+        if value < 1.0 and repeat and now - self._last_progress < self._min_interval_s:
             return
         self._last_progress = now
+        self._last_message = message
         self.emit("progress", value=round(float(value), 4), message=message)
 
     def metric(self, name: str, value: float, step: int) -> None:

@@ -30,8 +30,6 @@ def _load_state_dict(path: str) -> dict:
     containers only, so a crafted file raises instead of executing. Every
     failure becomes a ValueError naming the file.
     """
-    import pickle
-
     import torch
 
     file = Path(path).expanduser()
@@ -39,10 +37,11 @@ def _load_state_dict(path: str) -> dict:
         raise ValueError(f"Weights file {file} not found. Check the --weights path.")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many types on junk
+        detail = (str(exc).splitlines() or [""])[0][:200]
         raise ValueError(
             f"Weights file {file} is not a plain PyTorch state dict and was not loaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). Save the weights "
+            f"({type(exc).__name__}: {detail}). Save the weights "
             "with torch.save(model.state_dict(), PATH)."
         ) from None
     for key in ("state_dict", "model"):
@@ -65,9 +64,8 @@ def torchvision_model(arch: str, weights: str | None, download: bool):
         try:
             model.load_state_dict(_load_state_dict(weights))
         except RuntimeError as exc:
-            raise ValueError(
-                f"Weights file {weights} does not fit {arch}: {str(exc).splitlines()[0]}"
-            ) from None
+            detail = (str(exc).splitlines() or [""])[0]
+            raise ValueError(f"Weights file {weights} does not fit {arch}: {detail}") from None
     else:
         default = torchvision.models.get_model_weights(arch).DEFAULT
         file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(default.url).path).name
