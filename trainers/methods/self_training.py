@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 from trainers.methods import evaluation
 from trainers.methods.common import per_class_counts, prepare, require_labels, top_classes
@@ -154,10 +153,22 @@ def _model(params, device, temperature=1.0, state=None) -> SelfTraining:
                         device=device, state=state)
 
 
+def _scale(X: np.ndarray) -> np.ndarray:
+    """Center the features and divide them by one overall standard deviation.
+
+    Per-feature standardization would blow trailing PCA components (mostly
+    noise) up to unit variance: on the digits demo with pixels-pca it cut
+    the K-fold accuracy of the logistic head from about 0.8 to 0.56.
+    """
+    centered = X - X.mean(axis=0)
+    spread = float(centered.std())
+    return centered / spread if spread > 0 else centered
+
+
 def run(project: Project, params: dict, state: TaskState, device: str) -> MethodResult:
     prepared = prepare(project, params, state, device)
     require_labels(prepared, "Self-training", state=state)
-    X = StandardScaler().fit_transform(prepared.X)
+    X = _scale(prepared.X)
     y, weights, trusted = prepared.labels, prepared.weights, prepared.trusted
     n_classes = len(prepared.data.class_ids)
     metrics: dict = {"space": prepared.features.space.key, "head": params["head"]}
