@@ -9,7 +9,7 @@ largest write an IDX import does).
     python benchmarks/bench_import.py [--split train] [--keep DIR] [--json]
 
 The files come from Debian's dataset-fashion-mnist package; without them
-the script says so and exits 0.
+the script prints why it skipped and exits 0.
 """
 
 from __future__ import annotations

@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "jsonl", "folders"), required=True)
     export.add_argument("out", type=Path, help="Output file (csv, jsonl) or new folder.")
     export.add_argument("--mode", choices=("copy", "hardlink", "symlink"), default="copy",
-                        help="How the folder tree holds the images. Default: copy.")
+                        help="How the folder tree gets the image files. Default: copy.")
     export.add_argument("--labeled-only", action="store_true", help="Leave unlabeled items out.")
     export.add_argument("--json", action="store_true", help="Print the export report as JSON.")
     export.set_defaults(func=cmd_export)

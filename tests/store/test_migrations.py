@@ -132,7 +132,8 @@ def test_upgrade_from_first_version(tmp_path):
     if head_revision() == FIRST_REVISION:
         assert backups == []
     else:
-        assert len(backups) == 1 and _contents(backups[0]) == before
+        assert len(backups) == 1
+        assert _contents(backups[0]) == before
 
 
 def _migrations_with(tmp_path, monkeypatch, body: str):

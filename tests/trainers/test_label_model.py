@@ -1,4 +1,4 @@
-"""Majority vote and the Dawid-Skene label model on votes with a known answer."""
+"""Majority vote and the Dawid-Skene label model on votes whose true classes are known."""
 
 from __future__ import annotations
 

@@ -74,10 +74,12 @@ def test_launch_from_form_shows_curves_and_result(qtbot, window):
     with window.project.read() as session:
         job = queries.jobs(session)[0]
     panel = window.jobs_panel
-    assert job["params"]["head"] == "mlp" and job["params"]["epochs"] == 60
+    assert job["params"]["head"] == "mlp"
+    assert job["params"]["epochs"] == 60
     assert panel.state_of(job["id"]) == "succeeded"
     metrics = panel.metrics_of(job["id"])
-    assert "loss" in metrics and len(metrics["loss"][0]) >= 2
+    assert "loss" in metrics
+    assert len(metrics["loss"][0]) >= 2
     assert "loss" in panel._curves
     assert len(panel._curves["loss"].getData()[0]) == len(metrics["loss"][0])
     assert any(line.startswith("[progress]") for line in panel.log_of(job["id"]))
@@ -141,7 +143,8 @@ def test_close_with_running_job(qtbot, window):
     _answer_close(QMessageBox.StandardButton.No)
     assert not window.close()
     assert window.isVisible()
-    assert _pid_alive(pid) and window.supervisor.running
+    assert _pid_alive(pid)
+    assert window.supervisor.running
 
     folder = project.folder
     _answer_close(QMessageBox.StandardButton.Yes)

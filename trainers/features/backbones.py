@@ -48,7 +48,7 @@ def _load_state_dict(path: str) -> dict:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"Weights file {file} holds a {type(state).__name__}, not a state dict.")
+        raise ValueError(f"Weights file {file} contains a {type(state).__name__}, not a state dict.")
     return state
 
 

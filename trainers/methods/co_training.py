@@ -61,7 +61,7 @@ class CoTraining:
         n_classes = int(y.max()) + 1
         weights = np.ones(len(y)) if sample_weight is None else sample_weight
         views = (first, second)
-        # given[v] holds the labels view v trains on: the human ones plus those
+        # given[v] contains the labels view v trains on: the human ones plus those
         # the other view handed over.
         given = [y.copy(), y.copy()]
         self.added_per_round_ = []

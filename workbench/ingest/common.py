@@ -226,10 +226,10 @@ def read_entries(
 
 
 def _usable_shortcuts(session: Session, shortcuts: dict[str, str] | None) -> dict[str, str]:
-    """Return the wanted keys, or none when the project uses any of them.
+    """Return the requested keys, or none when the project uses any of them.
 
     Keeping only some would let ensure_classes hand a skipped class a free
-    key that a later class of the same import asks for.
+    key that a later class of the same import requests.
     """
     used = set(session.scalars(select(LabelClass.shortcut)))
     wanted = shortcuts or {}

@@ -182,11 +182,11 @@ class Project:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """Run one write transaction; it commits on success and rolls back on error.
+        """Run one write transaction, committed on success and rolled back on error.
 
         A full disk, a read-only file or a lock held too long raises
-        StoreWriteError with a message for the user; the transaction is rolled
-        back, so no row of it remains.
+        StoreWriteError with a message for the user. The transaction is rolled
+        back first, so no row of it remains.
         """
         try:
             with Session(self._write_engine, expire_on_commit=False) as session:
