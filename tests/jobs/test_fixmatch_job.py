@@ -35,6 +35,26 @@ def test_fixmatch_proposes_digits(demo_folder):
     assert all(p["score"] >= 0.9 for p in proposals)
 
 
+def test_fixmatch_stores_kfold_metrics(demo_folder):
+    result = run_job(demo_folder, "fixmatch", *FAST)
+    assert result.returncode == 0, result.stderr
+    metrics = last_job(demo_folder).metrics
+    # Five human labels per digit allow three folds.
+    assert metrics["kfold_folds"] == 3
+    # Chance is 0.1, and logistic regression on 16 x 16 pixels with about
+    # three labels per digit is far above it.
+    assert 0.4 < metrics["kfold_accuracy_before"] <= 1.0
+    assert 0.4 < metrics["kfold_accuracy_after"] <= 1.0
+    assert 0.0 <= metrics["calibration_error"] < 0.5
+    assert sum(metrics["proposals_per_class"].values()) == metrics["proposed"]
+    fold_losses = [m for m in messages(result)
+                   if m["event"] == "metric" and m["name"] == "kfold_loss"]
+    assert len(fold_losses) == 3 * 3
+    accuracies = [m for m in messages(result)
+                  if m["event"] == "metric" and m["name"] == "train_accuracy"]
+    assert [m["step"] for m in accuracies] == list(range(1, 9))
+
+
 def test_cancel_mid_epoch(demo_project):
     job_id = runner.create_job(demo_project, "fixmatch", {"epochs": 1000, "width": 8,
                                                           "image_size": 16})

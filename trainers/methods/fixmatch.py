@@ -16,6 +16,7 @@ import numpy as np
 
 from trainers.features import augment
 from trainers.features.spaces import SELF_SUPERVISED, model_path, parse_space
+from trainers.methods import evaluation
 from trainers.methods.common import per_class_counts, prepare, require_labels, top_classes
 from trainers.results import MethodResult, ProposalRow
 from trainers.state import TaskState
@@ -90,6 +91,8 @@ class FixMatch:
         Checked for a cancel every batch; receives "loss",
         "supervised_loss", "unsupervised_loss", "mask_rate" and
         "train_accuracy" metrics every epoch.
+    progress_span : tuple of float, default (0.15, 0.9)
+        Job progress at the start and the end of training.
 
     Attributes
     ----------
@@ -100,7 +103,8 @@ class FixMatch:
 
     def __init__(self, *, threshold=0.95, epochs=10, batch_size=32, unlabeled_ratio=4,
                  unlabeled_weight=1.0, lr=0.03, weight_decay=5e-4, network="cnn", width=32,
-                 backbone_state=None, seed=0, device="cpu", state: TaskState | None = None):
+                 backbone_state=None, seed=0, device="cpu", state: TaskState | None = None,
+                 progress_span=(0.15, 0.9)):
         self.threshold = threshold
         self.epochs = epochs
         self.batch_size = batch_size
@@ -114,6 +118,7 @@ class FixMatch:
         self.seed = seed
         self.device = device
         self.state = state
+        self.progress_span = progress_span
 
     def _validate(self, images: np.ndarray, y: np.ndarray) -> None:
         if images.ndim != 3 or len(images) != len(y):
@@ -204,7 +209,8 @@ class FixMatch:
         if self.state:
             for name, value in record.items():
                 self.state.metric(name, value, epoch + 1)
-            self.state.progress(0.15 + 0.75 * (epoch + 1) / self.epochs,
+            start, end = self.progress_span
+            self.state.progress(start + (end - start) * (epoch + 1) / self.epochs,
                                 f"epoch {epoch + 1} of {self.epochs}")
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -271,6 +277,65 @@ def _backbone_state(project: Project, params: dict, size: int):
     return torch.load(file, map_location="cpu", weights_only=True)
 
 
+def _make_model(params: dict, network: str, backbone, device, state, *, epochs=None,
+                progress_span=(0.15, 0.9)) -> FixMatch:
+    return FixMatch(threshold=params["threshold"], epochs=epochs or params["epochs"],
+                    batch_size=params["batch_size"], unlabeled_ratio=params["unlabeled_ratio"],
+                    unlabeled_weight=params["unlabeled_weight"], lr=params["lr"],
+                    network=network, width=params["width"], backbone_state=backbone,
+                    seed=params["seed"], device=device, state=state,
+                    progress_span=progress_span)
+
+
+def _kfold_metrics(prepared, images, params, network, backbone, state, device) -> dict:
+    """Return K-fold accuracy on the human labels before and after FixMatch.
+
+    Before: logistic regression on the raw pixels, the supervised pixel
+    baseline. After: for each fold, a FixMatch network trained with that
+    fold's human labels hidden (all other labels and every unlabeled image
+    kept) predicts the hidden fold. To cost about one more training rather
+    than K, each fold network runs 1/K of the job's epochs, so the after
+    figure understates the job's own network. Empty when a class has fewer
+    than two human labels.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = prepared.labels
+    evaluated = np.flatnonzero(prepared.trusted & (y >= 0))
+    folds = evaluation.fold_count(y[evaluated], params["folds"]) if len(evaluated) else 0
+    if folds < 2:
+        state.log("A class has a single human label, so K-fold accuracy is skipped. "
+                  "Label more items of each class.", level="warning")
+        return {}
+    n_classes = len(prepared.data.class_ids)
+    truth = y[evaluated]
+    pixels = images[evaluated].reshape(len(evaluated), -1)
+    before = evaluation.out_of_fold(lambda: LogisticRegression(max_iter=1000), pixels, truth,
+                                    n_classes, folds=folds, seed=params["seed"],
+                                    check=state.check)
+    after = np.zeros((len(evaluated), n_classes))
+    fold_epochs = max(1, math.ceil(params["epochs"] / folds))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["seed"])
+    for fold, (_, test) in enumerate(splitter.split(pixels, truth)):
+        state.progress(0.15 + 0.4 * fold / folds, f"K-fold network {fold + 1} of {folds}")
+        train_y = y.copy()
+        train_y[evaluated[test]] = -1
+        model = _make_model(params, network, backbone, device, state.nested("kfold_"),
+                            epochs=fold_epochs)
+        model.fit(images, train_y, sample_weight=prepared.weights)
+        probabilities = model.predict_proba(images[evaluated[test]])
+        after[test, :probabilities.shape[1]] = probabilities
+    return {
+        "kfold_folds": folds,
+        "kfold_before_model": "logistic regression on pixels",
+        "kfold_accuracy_before": round(evaluation.accuracy(before, truth), 4),
+        "kfold_after_model": f"FixMatch, {fold_epochs} epochs per fold",
+        "kfold_accuracy_after": round(evaluation.accuracy(after, truth), 4),
+        "calibration_error": round(evaluation.expected_calibration_error(after, truth), 4),
+    }
+
+
 def run(project: Project, params: dict, state: TaskState, device: str) -> MethodResult:
     size = params["image_size"] or DEFAULT_SIZE
     space = parse_space("pixels", image_size=size)
@@ -279,11 +344,9 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     images = prepared.X.reshape(-1, size, size)
     backbone = _backbone_state(project, params, size)
     network = "resnet" if backbone is not None else params["network"]
-    model = FixMatch(threshold=params["threshold"], epochs=params["epochs"],
-                     batch_size=params["batch_size"], unlabeled_ratio=params["unlabeled_ratio"],
-                     unlabeled_weight=params["unlabeled_weight"], lr=params["lr"],
-                     network=network, width=params["width"], backbone_state=backbone,
-                     seed=params["seed"], device=device, state=state)
+    kfold = _kfold_metrics(prepared, images, params, network, backbone, state, device)
+    model = _make_model(params, network, backbone, device, state,
+                        progress_span=(0.55 if kfold else 0.15, 0.9))
     model.fit(images, prepared.labels, sample_weight=prepared.weights)
     state.progress(0.9, "predicting the unlabeled images")
     unlabeled = prepared.unlabeled
@@ -309,5 +372,6 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
         "final_mask_rate": round(last["mask_rate"], 4),
         "final_train_accuracy": round(last["train_accuracy"], 4),
         "history": model.history_,
+        **kfold,
     }
     return MethodResult(KIND_PSEUDO, proposals, metrics, [prepared.features.store])
