@@ -48,11 +48,13 @@ bench: install fashion-data
 	nice -n 10 $(PY) benchmarks/bench_methods.py
 	nice -n 10 $(PY) benchmarks/bench_noise.py
 	nice -n 10 $(PY) benchmarks/bench_weak.py
+	nice -n 10 $(PY) benchmarks/bench_throughput.py
 
 bench-quick: install fashion-data
 	nice -n 10 $(PY) benchmarks/bench_methods.py --quick --json docs/bench/methods-quick.json
 	nice -n 10 $(PY) benchmarks/bench_noise.py --quick --json docs/bench/noise-quick.json
 	nice -n 10 $(PY) benchmarks/bench_weak.py --quick --json docs/bench/weak-quick.json
+	nice -n 10 $(PY) benchmarks/bench_throughput.py --quick --json docs/bench/throughput-quick.json
 
 # The desktop bundle (PyInstaller): dist/workbench/ and its .tar.gz, then
 # the same archive unpacked elsewhere and smoke-tested (README, Installer).
