@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from workbench.store.engine import DB_NAME, ProjectError, head_revision, open_project
+from workbench.store.engine import (
+    DB_NAME,
+    HEAD_REVISION,
+    ProjectError,
+    head_revision,
+    open_project,
+)
 from workbench.store.schema import Base
 
 
@@ -28,6 +36,20 @@ def test_new_project_is_at_head_revision(tmp_path):
     with sqlite3.connect(tmp_path / "p" / DB_NAME) as connection:
         revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert revision == head_revision()
+
+
+def test_head_revision_constant_matches_scripts():
+    assert HEAD_REVISION == head_revision()
+
+
+def test_project_at_head_opens_without_alembic(tmp_path):
+    open_project(tmp_path / "p", create=True).close()
+    script = ("import sys; from workbench.store.engine import open_project; "
+              f"open_project({str(tmp_path / 'p')!r}).close(); "
+              "print('alembic' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_missing_project_names_the_folder(tmp_path):
@@ -148,6 +170,7 @@ def _migrations_with(tmp_path, monkeypatch, body: str):
         f"revision = '0002'\ndown_revision = {parent!r}\nbranch_labels = None\n"
         "depends_on = None\n\n\ndef upgrade():\n" + body + "\n\ndef downgrade():\n    pass\n")
     monkeypatch.setattr(engine, "MIGRATIONS", copy)
+    monkeypatch.setattr(engine, "HEAD_REVISION", "0002")
 
 
 def test_upgrade_backs_up_keeps_rows(tmp_path, monkeypatch):

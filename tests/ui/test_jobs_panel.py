@@ -13,7 +13,7 @@ from workbench.jobs import specs
 from workbench.jobs.specs import JobKind, Param
 from workbench.store import queries
 from workbench.store.schema import Job
-from workbench.ui.jobs import JobForm, format_eta
+from workbench.ui.jobs import JobForm, format_eta, metric_group
 
 LONG_MLP = {"head": "mlp", "epochs": 100_000}
 
@@ -62,6 +62,14 @@ def test_eta_text():
     assert format_eta(3725) == "1 h 02 min"
 
 
+@pytest.mark.parametrize(("name", "group"), [
+    ("loss", "loss"), ("rotation_loss", "loss"), ("train_accuracy", "fraction"),
+    ("mask_rate", "fraction"), ("pseudo_labels", "count"),
+])
+def test_metric_group_by_name(name, group):
+    assert metric_group(name) == group
+
+
 @pytest.mark.slow
 def test_launch_from_form_shows_curves_and_result(qtbot, window):
     launcher = window.jobs_panel.launcher
@@ -82,6 +90,8 @@ def test_launch_from_form_shows_curves_and_result(qtbot, window):
     assert len(metrics["loss"][0]) >= 2
     assert "loss" in panel._curves
     assert len(panel._curves["loss"].getData()[0]) == len(metrics["loss"][0])
+    assert "train_accuracy" in panel._curves
+    assert panel.curve_groups() == ["loss", "fraction", "count"]
     assert any(line.startswith("[progress]") for line in panel.log_of(job["id"]))
     assert window.review.model.rowCount() > 0
 

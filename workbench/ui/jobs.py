@@ -40,6 +40,21 @@ log = logging.getLogger(__name__)
 STDERR_TAIL_CHARS = 8000
 INT_LIMIT = 2**31 - 1
 CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+# Metrics of different scales get plots of their own, stacked with a shared
+# step axis: losses, fractions in [0, 1] (accuracy, mask rate) and counts.
+METRIC_GROUPS = {"loss": "loss", "fraction": "fraction", "count": "count"}
+FRACTION_WORDS = ("accuracy", "precision", "recall", "rate", "mask", "f1", "error",
+                  "calibration", "coverage", "agreement")
+
+
+def metric_group(name: str) -> str:
+    """Return the plot group of a metric from its name."""
+    lowered = name.lower()
+    if "loss" in lowered:
+        return "loss"
+    if any(word in lowered for word in FRACTION_WORDS):
+        return "fraction"
+    return "count"
 
 
 @dataclass
@@ -357,9 +372,9 @@ class JobsPanel(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.setLabel("bottom", "step")
+        self.plot = pg.GraphicsLayoutWidget()
+        self.plot.setBackground("w")
+        self._axes: dict[str, pg.PlotItem] = {}
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._rows: dict[int, int] = {}
         self._bars: dict[int, QProgressBar] = {}
@@ -533,19 +548,37 @@ class JobsPanel(QWidget):
         job_id = self._selected_job()
         view = self._views.get(job_id)
         self.log_view.setPlainText("\n".join(view.log) if view else "")
-        for curve in self._curves.values():
-            self.plot.removeItem(curve)
+        self.plot.clear()
+        self._axes.clear()
         self._curves.clear()
-        self.plot.getPlotItem().legend.clear()
         if view is not None:
             for name, (steps, values) in view.metrics.items():
                 self._draw_curve(name, steps, values)
+
+    def curve_groups(self) -> list[str]:
+        """Return the metric groups plotted for the selected job, top to bottom."""
+        return list(self._axes)
+
+    def _axis_for(self, name: str) -> pg.PlotItem:
+        """Return the plot of the metric's group, added below the others when new."""
+        group = metric_group(name)
+        axis = self._axes.get(group)
+        if axis is None:
+            axis = self.plot.addPlot(row=len(self._axes), col=0)
+            axis.addLegend(offset=(-10, 10))
+            axis.setLabel("left", METRIC_GROUPS[group])
+            axis.setLabel("bottom", "step")
+            axis.showGrid(x=True, y=True, alpha=0.2)
+            if self._axes:
+                axis.setXLink(next(iter(self._axes.values())))
+            self._axes[group] = axis
+        return axis
 
     def _draw_curve(self, name: str, steps: list[float], values: list[float]) -> None:
         curve = self._curves.get(name)
         if curve is None:
             color = CURVE_COLORS[len(self._curves) % len(CURVE_COLORS)]
-            curve = self.plot.plot([], [], pen=pg.mkPen(color, width=2), name=name)
+            curve = self._axis_for(name).plot([], [], pen=pg.mkPen(color, width=2), name=name)
             self._curves[name] = curve
         curve.setData(steps, values)
 

@@ -29,19 +29,12 @@ from PySide6.QtWidgets import (
 from workbench.store import queries
 from workbench.store.engine import Project
 from workbench.store.queries import ClassInfo
+from workbench.ui.point_colors import COLOR_MODES, PointAttributes, color_index, palette
 
 log = logging.getLogger(__name__)
 
 DISC_PX = 6
 HOVER_RADIUS_PX = 6
-NO_VALUE_COLOR = "#c8c8c8"
-SOURCE_COLORS = {"human": "#1f77b4", "imported": "#2ca02c", "pseudo": "#ff7f0e",
-                 "weak": "#9467bd"}
-STATE_COLORS = {"pending": "#ff7f0e", "accepted": "#2ca02c", "rejected": "#d62728",
-                "superseded": "#8c564b"}
-NOISE_BINS = 8
-COLOR_MODES = {"class": "class", "source": "label source", "state": "proposal state",
-               "noise": "noise score"}
 SELECT_MODES = {"pan": "pan and zoom", "rect": "rectangle select", "lasso": "lasso select"}
 
 
@@ -203,7 +196,7 @@ class EmbeddingView(QWidget):
         self.classes: list[ClassInfo] = []
         self.ids = np.zeros(0, dtype=np.int64)
         self._row_of_id: dict[int, int] = {}
-        self._attributes: list[tuple] = []
+        self._attributes = PointAttributes()
         self._hover_id: int | None = None
         self._stale = False
         self._changed_ids: set[int] = set()
@@ -300,16 +293,18 @@ class EmbeddingView(QWidget):
         with self.project.read() as session:
             rows = queries.projection_points(session, *key.split("\t", 1))
             attributes = queries.point_attributes(session)
-        ids = [row[0] for row in rows]
-        self._attributes = [attributes.get(i, (None, None, None, None)) for i in ids]
-        self._set_points(ids, [(row[1], row[2]) for row in rows])
+        points = np.asarray(rows, dtype=float).reshape(-1, 3)
+        ids = points[:, 0].astype(np.int64)
+        self._set_points(ids, points[:, 1:])
+        self._attributes = PointAttributes.from_rows(ids, attributes)
         self.recolor()
         self.plot.getPlotItem().enableAutoRange()
         self.info.setText(f"{len(ids)} points. Hover shows the image; click selects it.")
 
-    def _set_points(self, ids: list[int], xy: list[tuple[float, float]]) -> None:
+    def _set_points(self, ids, xy) -> None:
         self.ids = np.asarray(ids, dtype=np.int64)
-        self._row_of_id = {int(item_id): i for i, item_id in enumerate(ids)}
+        self._row_of_id = dict(zip(self.ids.tolist(), range(len(self.ids))))
+        self._attributes = PointAttributes(len(self.ids))
         self.points.set_points(np.asarray(xy, dtype=float).reshape(-1, 2))
         self.highlight.setData([], [])
 
@@ -325,61 +320,22 @@ class EmbeddingView(QWidget):
         if self.project is None or not ids:
             return
         with self.project.read() as session:
-            attributes = queries.point_attributes(session, ids)
-        color_of = self._color_function(self.color_box.currentData())
-        for item_id in ids:
-            row = self._row_of_id.get(item_id)
-            if row is None or item_id not in attributes:
-                continue
-            self._attributes[row] = attributes[item_id]
-            self.points.color_index[row] = color_of(attributes[item_id])
+            rows = queries.point_attributes(session, ids)
+        points = self._attributes.assign(self.ids, rows)
+        mode = self.color_box.currentData()
+        self.points.color_index[points] = color_index(self._attributes, mode, self.classes,
+                                                      points)
         self.points.update()
 
     # Coloring ---------------------------------------------------------------
 
     def recolor(self) -> None:
         mode = self.color_box.currentData()
-        palette, legend = self._palette(mode)
-        color_of = self._color_function(mode)
-        index = np.fromiter((color_of(a) for a in self._attributes), dtype=np.int64,
-                            count=len(self._attributes))
-        self.points.set_colors(palette, index)
+        colors, legend = palette(mode, self.classes)
+        self.points.set_colors(colors, color_index(self._attributes, mode, self.classes))
         self.legend.clear()
         for color, name in legend:
             self.legend.addItem(_legend_sample(color), name)
-
-    def _categories(self, mode: str) -> tuple[list, list[str], list[str], int]:
-        """Return the keys, colors, names and attribute column of a categorical mode."""
-        if mode == "class":
-            return ([c.id for c in self.classes], [c.color for c in self.classes],
-                    [c.name for c in self.classes], 0)
-        table = SOURCE_COLORS if mode == "source" else STATE_COLORS
-        return list(table), list(table.values()), list(table), 1 if mode == "source" else 2
-
-    def _palette(self, mode: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """Return the palette (index 0 is "no value") and the legend entries."""
-        if mode == "noise":
-            colormap = pg.colormap.get("viridis")
-            colors = [colormap.map((i + 0.5) / NOISE_BINS, mode="qcolor").name()
-                      for i in range(NOISE_BINS)]
-            legend = [(NO_VALUE_COLOR, "no noise flag")]
-            legend += [(colors[i], f"noise score {i / NOISE_BINS:.2f}+")
-                       for i in (0, NOISE_BINS // 2, NOISE_BINS - 1)]
-            return [NO_VALUE_COLOR, *colors], legend
-        _keys, colors, names, _column = self._categories(mode)
-        none = "unlabeled" if mode in ("class", "source") else "no proposal"
-        return [NO_VALUE_COLOR, *colors], [(NO_VALUE_COLOR, none), *zip(colors, names)]
-
-    def _color_function(self, mode: str):
-        """Return a function from one point's attributes to its palette index."""
-        if mode == "noise":
-            def noise_bin(attributes: tuple) -> int:
-                score = attributes[3]
-                return 0 if score is None else 1 + min(int(score * NOISE_BINS), NOISE_BINS - 1)
-            return noise_bin
-        keys, _colors, _names, column = self._categories(mode)
-        position = {key: i + 1 for i, key in enumerate(keys)}
-        return lambda attributes: position.get(attributes[column], 0)
 
     # Selection --------------------------------------------------------------
 
