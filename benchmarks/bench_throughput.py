@@ -71,7 +71,8 @@ def code_version() -> dict:
     def git(*args):
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
                                 check=False)
-        return result.stdout.strip()
+        # Only trailing newlines go: a porcelain line starts with a space.
+        return result.stdout.rstrip("\n")
 
     changed = git("status", "--porcelain", "--", "workbench", "trainers", "benchmarks")
     return {"commit": git("rev-parse", "--short", "HEAD"),
@@ -120,7 +121,7 @@ def run_embedding(project_folder: Path, scratch: Path, mode: str) -> dict:
         return time_spaces(project, data, EMBED_COUNTS[mode], weights)
 
 
-def run_projection(mode: str) -> dict:
+def run_projection(mode: str, tsne_points: int | None) -> dict:
     from trainers.features.pixels import apply_pca, fit_pca
     from trainers.methods.projection import project_2d
 
@@ -131,7 +132,10 @@ def run_projection(mode: str) -> dict:
     result = {"input": f"{len(X):,} Fashion-MNIST images, PCA to 50 components",
               "pca50_seconds": round(time.perf_counter() - started, 1), "methods": []}
     rng = np.random.default_rng(0)
-    for method, points in PROJECTION_POINTS[mode].items():
+    sizes = dict(PROJECTION_POINTS[mode])
+    if tsne_points:
+        sizes["tsne"] = tsne_points
+    for method, points in sizes.items():
         rows = X if points is None else X[np.sort(rng.choice(len(X), points, replace=False))]
         started = time.perf_counter()
         project_2d(rows, method)
@@ -186,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                              "1,000,000 items.")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                         help="Parts to run. Embedding needs import.")
+    parser.add_argument("--tsne-points", type=int,
+                        help="Run t-SNE on a random sample of this many of the 70,000 "
+                             "points. Default: all in a full run, 5,000 with --quick.")
     parser.add_argument("--json", type=Path,
                         help="Results file. Default: docs/bench/throughput[-quick].json.")
     args = parser.parse_args(argv)
@@ -223,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "embedding":
                 report["embedding"] = run_embedding(project, scratch, mode)
             elif part == "projection":
-                report["projection"] = run_projection(mode)
+                report["projection"] = run_projection(mode, args.tsne_points)
             else:
                 report["store"] = run_store(scratch, args.quick)
             save()
