@@ -57,6 +57,43 @@ def test_learns_bars_from_four_labels():
                                       "mask_rate", "train_accuracy"}
 
 
+def test_adaptive_threshold_learns_bars():
+    images, truth = _bars()
+    y = np.full(len(truth), -1)
+    y[:4] = truth[:4]
+    model = FixMatch(epochs=3, width=8, batch_size=8, threshold=0.8, adaptive_threshold=True,
+                     seed=0).fit(images, y)
+    accuracy = (model.predict_proba(images).argmax(axis=1) == truth).mean()
+    assert accuracy > 0.9
+
+
+def test_time_budget_stops_training():
+    import time
+
+    images, truth = _bars()
+    y = np.where(np.arange(len(truth)) < 4, truth, -1)
+    started = time.monotonic()
+    model = FixMatch(epochs=1000, time_budget=1.0, width=8, batch_size=8, seed=0)
+    model.fit(images, y)
+    # 1,000 epochs of 20 steps take minutes, but the budget stops the run
+    # after one second plus one step and the model copy.
+    assert time.monotonic() - started < 15.0
+    assert 0 < model.steps_ < 1000 * 20
+    assert len(model.history_) == -(-model.steps_ // 20)
+
+
+def test_moving_average_differs_from_weights():
+    import torch
+
+    images, truth = _bars()
+    y = np.where(np.arange(len(truth)) < 4, truth, -1)
+    averaged = FixMatch(epochs=1, width=8, batch_size=8, seed=0).fit(images, y)
+    plain = FixMatch(epochs=1, width=8, batch_size=8, ema=0.0, seed=0).fit(images, y)
+    first = next(averaged.network_.parameters())
+    assert not torch.equal(first, next(plain.network_.parameters()))
+    assert not first.requires_grad
+
+
 @pytest.mark.parametrize("options, labels, message", [
     ({}, [0] * 4 + [-1] * 116, "at least two classes"),
     ({}, [0, 1] * 60, "needs unlabeled images"),
@@ -64,6 +101,9 @@ def test_learns_bars_from_four_labels():
     ({"epochs": 0}, None, "epochs"),
     ({"network": "vgg"}, None, "network"),
     ({"backbone_state": {}}, None, "network='resnet'"),
+    ({"time_budget": -1.0}, None, "time_budget"),
+    ({"ema": 1.0}, None, "ema"),
+    ({"precision": "float16"}, None, "precision"),
 ])
 def test_invalid_input_rejected(options, labels, message):
     images, truth = _bars()
