@@ -22,6 +22,19 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_USER_ROOT, ignore_errors=True)
 
 
+def _is_resource_tracker(pid: int) -> bool:
+    """Return whether ``pid`` is multiprocessing's resource tracker.
+
+    The first spawned process pool (the window's thumbnail workers) starts
+    it, and it lives as long as the test process by design.
+    """
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"multiprocessing.resource_tracker" in command
+
+
 def _child_pids() -> set[int]:
     children: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
@@ -29,7 +42,7 @@ def _child_pids() -> set[int]:
             children |= {int(p) for p in (task / "children").read_text().split()}
         except OSError:
             continue
-    return children
+    return {pid for pid in children if not _is_resource_tracker(pid)}
 
 
 @pytest.fixture(autouse=True)

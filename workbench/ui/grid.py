@@ -1,12 +1,9 @@
-"""Thumbnail grid: a list model over item rows, thumbnails decoded off the GUI thread."""
+"""Thumbnail grid: a list model over item rows, thumbnails decoded in worker processes."""
 
 from __future__ import annotations
 
 import bisect
 import logging
-import threading
-from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -14,145 +11,19 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
-    QObject,
     QSize,
     Qt,
-    QTimer,
-    Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-from workbench.ingest.images import ImageError
-from workbench.ingest.thumbnails import thumbnail_png
 from workbench.store.queries import ClassInfo, ItemRow
+from workbench.ui.thumbnail_cache import ThumbnailCache
 
 log = logging.getLogger(__name__)
 
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SOURCE_LETTER = {"human": "H", "imported": "I", "pseudo": "P", "weak": "W"}
-
-
-class _ThumbnailSignals(QObject):
-    loaded = Signal(str, QImage)
-    failed = Signal(str, str)
-
-
-def _load_thumbnail(signals: _ThumbnailSignals, cache: Path, file: Path, sha256: str,
-                    size: int) -> None:
-    """Decode one thumbnail on a worker thread and hand it to the GUI thread."""
-    try:
-        data = thumbnail_png(cache, file, sha256, size)
-        image = QImage.fromData(data, "PNG")
-    except (ImageError, OSError) as exc:
-        signal, value = signals.failed, str(exc)
-    else:
-        signal, value = signals.loaded, image
-    try:
-        signal.emit(sha256, value)
-    except RuntimeError:
-        # The cache was deleted while this task ran (the window closed).
-        pass
-
-
-class ThumbnailCache(QObject):
-    """Bounded in-memory cache of thumbnails keyed by SHA-256, filled by a thread pool.
-
-    Requests are served newest first, and only the newest ``backlog`` wait:
-    scrolling quickly through a large grid requests thousands of thumbnails
-    that are off screen a moment later, and decoding them would delay the
-    ones now in view. A dropped request is made again when its row is
-    painted again. ``ready`` fires per thumbnail; ``batch_ready`` fires with
-    every thumbnail that arrived within ``BATCH_MS``, so a view repaints
-    once per batch instead of once per image.
-    """
-
-    ready = Signal(str)
-    batch_ready = Signal(list)
-    BATCH_MS = 30
-
-    def __init__(self, size: int = 64, capacity: int = 4000, backlog: int = 600,
-                 parent=None):
-        super().__init__(parent)
-        self.size = size
-        self.capacity = capacity
-        self.backlog = backlog
-        self._images: OrderedDict[str, QPixmap] = OrderedDict()
-        self._pending: set[str] = set()
-        self._failed: dict[str, str] = {}
-        self._requests: deque[tuple[Path, Path, str]] = deque()
-        self._lock = threading.Lock()
-        self._arrived: list[str] = []
-        self._batch_timer = QTimer(self)
-        self._batch_timer.setSingleShot(True)
-        self._batch_timer.setInterval(self.BATCH_MS)
-        self._batch_timer.timeout.connect(self._emit_batch)
-        # A Python thread pool: PySide6 6.12 corrupts reference counts at exit
-        # when Python QRunnable subclasses run on a QThreadPool.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
-        self._signals = _ThumbnailSignals(self)
-        self._signals.loaded.connect(self._on_loaded)
-        self._signals.failed.connect(self._on_failed)
-
-    def get(self, cache: Path, file: Path, sha256: str) -> QPixmap | None:
-        pixmap = self._images.get(sha256)
-        if pixmap is not None:
-            self._images.move_to_end(sha256)
-            return pixmap
-        if sha256 not in self._pending and sha256 not in self._failed:
-            self._pending.add(sha256)
-            with self._lock:
-                self._requests.append((cache, file, sha256))
-                while len(self._requests) > self.backlog:
-                    self._pending.discard(self._requests.popleft()[2])
-            self._pool.submit(self._load_newest)
-        return None
-
-    def _load_newest(self) -> None:
-        """Decode the newest waiting request on a worker thread, if any is left."""
-        with self._lock:
-            if not self._requests:
-                return
-            cache, file, sha256 = self._requests.pop()
-        _load_thumbnail(self._signals, cache, file, sha256, self.size)
-
-    def error(self, sha256: str) -> str | None:
-        return self._failed.get(sha256)
-
-    def _on_loaded(self, sha256: str, image: QImage) -> None:
-        self._pending.discard(sha256)
-        self._images[sha256] = QPixmap.fromImage(image)
-        while len(self._images) > self.capacity:
-            self._images.popitem(last=False)
-        self._arrived_one(sha256)
-
-    def _on_failed(self, sha256: str, reason: str) -> None:
-        self._pending.discard(sha256)
-        self._failed[sha256] = reason
-        log.warning("Thumbnail for %s failed: %s", sha256, reason)
-        self._arrived_one(sha256)
-
-    def _arrived_one(self, sha256: str) -> None:
-        self.ready.emit(sha256)
-        self._arrived.append(sha256)
-        if not self._batch_timer.isActive():
-            self._batch_timer.start()
-
-    def _emit_batch(self) -> None:
-        arrived, self._arrived = self._arrived, []
-        if arrived:
-            self.batch_ready.emit(arrived)
-
-    def clear(self) -> None:
-        """Drop queued loads, wait for running ones and empty the cache."""
-        with self._lock:
-            self._requests.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
-        self._images.clear()
-        self._pending.clear()
-        self._failed.clear()
-        self._arrived.clear()
 
 
 class ItemModel(QAbstractListModel):

@@ -25,7 +25,7 @@ from workbench.settings import Settings, SettingsError, load_settings, save_sett
 from workbench.store import actions, queries
 from workbench.store.engine import Project, ProjectError, open_project
 from workbench.ui.filters import FilterBar
-from workbench.ui.grid import ItemGrid, ItemModel, ThumbnailCache
+from workbench.ui.grid import ItemGrid, ItemModel
 from workbench.ui.import_export import ImportExport
 from workbench.ui.item_pane import ItemPane
 from workbench.ui.jobs import JobsPanel, JobSupervisor, job_summary
@@ -33,6 +33,7 @@ from workbench.ui.panels import ClassPanel
 from workbench.ui.review import BULK_CHANGE, ReviewPanel
 from workbench.ui.scatter import EmbeddingView
 from workbench.ui.settings_dialog import SettingsDialog
+from workbench.ui.thumbnail_cache import ThumbnailCache, ThumbnailWorkers
 from workbench.ui.weak_sources import WeakSourcesEditor
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Workbench")
         self.resize(1500, 950)
         size = self.settings.thumbnail_size
-        self.thumbnails = ThumbnailCache(size=size, parent=self)
-        self.previews = ThumbnailCache(size=200, capacity=300, parent=self)
+        self.thumbnail_workers = ThumbnailWorkers()
+        self.thumbnails = ThumbnailCache(size=size, workers=self.thumbnail_workers, parent=self)
+        self.previews = ThumbnailCache(size=200, capacity=300, workers=self.thumbnail_workers,
+                                       parent=self)
         self._build_widgets()
         self._connect()
         self._build_menus()
@@ -521,6 +524,7 @@ class MainWindow(QMainWindow):
         self.supervisor.cancel_all(wait_ms=CLOSE_WAIT_MS)
         self.thumbnails.clear()
         self.previews.clear()
+        self.thumbnail_workers.shutdown()
         if self.project is not None:
             self.project.close()
             self.project = None
