@@ -268,8 +268,15 @@ def undo_last(project: Project, *, actor: str) -> Decision:
             select(LabelEvent).where(LabelEvent.decision == target).order_by(LabelEvent.id.desc())
         ).all()
         decision = _next_decision(session)
+        # Load every row the loop touches in two queries; session.get then
+        # finds them in the identity map instead of querying one at a time.
+        items = {item.id: item for item in session.scalars(
+            select(Item).where(Item.id.in_({event.item_id for event in events})))}
+        proposal_ids = {event.proposal_id for event in events if event.proposal_id is not None}
+        proposals = {proposal.id: proposal for proposal in session.scalars(
+            select(Proposal).where(Proposal.id.in_(proposal_ids)))}
         for event in events:
-            item = session.get(Item, event.item_id)
+            item = items[event.item_id]
             session.add(_event(item, decision, ACTION_UNDO, actor,
                                class_id=event.old_class_id, source=event.old_source,
                                confidence=event.old_confidence, proposal_id=event.proposal_id,
@@ -277,7 +284,7 @@ def undo_last(project: Project, *, actor: str) -> Decision:
             _set_label(item, event.old_class_id, event.old_source, event.old_confidence,
                        event.old_actor)
             if event.proposal_id is not None and event.old_proposal_state is not None:
-                proposal = session.get(Proposal, event.proposal_id)
+                proposal = proposals.get(event.proposal_id)
                 if proposal is not None:
                     _decide(proposal, event.old_proposal_state, None)
     return Decision(decision, len(events))
