@@ -421,14 +421,17 @@ def _backbone_state(project: Project, params: dict, size: int):
     return torch.load(file, map_location="cpu", weights_only=True)
 
 
-def _make_model(params: dict, network: str, backbone, device, state, *, epochs=None,
+def _make_model(params: dict, network: str, backbone, device, state, *, share=1,
                 progress_span=(0.15, 0.9)) -> FixMatch:
-    return FixMatch(threshold=params["threshold"], epochs=epochs or params["epochs"],
+    """Return the job's FixMatch with 1/``share`` of its epochs and time budget."""
+    return FixMatch(threshold=params["threshold"],
+                    epochs=max(1, math.ceil(params["epochs"] / share)),
+                    time_budget=params["time_budget"] / share,
                     batch_size=params["batch_size"], unlabeled_ratio=params["unlabeled_ratio"],
                     unlabeled_weight=params["unlabeled_weight"], lr=params["lr"],
-                    network=network, width=params["width"], backbone_state=backbone,
-                    seed=params["seed"], device=device, state=state,
-                    progress_span=progress_span)
+                    adaptive_threshold=params["adaptive_threshold"], network=network,
+                    width=params["width"], backbone_state=backbone, seed=params["seed"],
+                    device=device, state=state, progress_span=progress_span)
 
 
 def _kfold_metrics(prepared, images, params, network, backbone, state, device) -> dict:
@@ -438,9 +441,9 @@ def _kfold_metrics(prepared, images, params, network, backbone, state, device) -
     baseline. After: for each fold, a FixMatch network trained with that
     fold's human labels hidden (all other labels and every unlabeled image
     kept) predicts the hidden fold. To cost about one more training rather
-    than K, each fold network runs 1/K of the job's epochs, so the after
-    figure understates the job's own network. Empty when a class has fewer
-    than two human labels.
+    than K, each fold network runs 1/K of the job's epochs and time budget,
+    so the after figure understates the job's own network. Empty when a
+    class has fewer than two human labels.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -459,14 +462,13 @@ def _kfold_metrics(prepared, images, params, network, backbone, state, device) -
                                     n_classes, folds=folds, seed=params["seed"],
                                     check=state.check)
     after = np.zeros((len(evaluated), n_classes))
-    fold_epochs = max(1, math.ceil(params["epochs"] / folds))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["seed"])
     for fold, (_, test) in enumerate(splitter.split(pixels, truth)):
         state.progress(0.15 + 0.4 * fold / folds, f"K-fold network {fold + 1} of {folds}")
         train_y = y.copy()
         train_y[evaluated[test]] = -1
         model = _make_model(params, network, backbone, device, state.nested("kfold_"),
-                            epochs=fold_epochs)
+                            share=folds)
         model.fit(images, train_y, sample_weight=prepared.weights)
         probabilities = model.predict_proba(images[evaluated[test]])
         after[test, :probabilities.shape[1]] = probabilities
@@ -474,7 +476,7 @@ def _kfold_metrics(prepared, images, params, network, backbone, state, device) -
         "kfold_folds": folds,
         "kfold_before_model": "logistic regression on pixels",
         "kfold_accuracy_before": round(evaluation.accuracy(before, truth), 4),
-        "kfold_after_model": f"FixMatch, {fold_epochs} epochs per fold",
+        "kfold_after_model": f"FixMatch, 1/{folds} of the epochs and time budget per fold",
         "kfold_accuracy_after": round(evaluation.accuracy(after, truth), 4),
         "calibration_error": round(evaluation.expected_calibration_error(after, truth), 4),
     }

@@ -288,7 +288,10 @@ FIXMATCH = JobKind(
               "become a training target, and a proposal's minimum probability (0 to 1).",
               minimum=0.01, maximum=1.0),
         Param("epochs", int, 10, "Passes over the unlabeled images (at least 20 steps "
-              "each).", minimum=1, maximum=1000),
+              "each); with a time budget, the most passes.", minimum=1, maximum=1000),
+        Param("time_budget", float, 0.0, "Seconds of training, after which it stops with "
+              "the learning-rate schedule completed; 0 trains for the epochs. The K-fold "
+              "networks get 1/K of it each.", minimum=0.0, maximum=604800.0),
         Param("batch_size", int, 32, "Labeled images per step.", minimum=2, maximum=1024),
         Param("unlabeled_ratio", int, 4, "Unlabeled images per labeled image in a step.",
               minimum=1, maximum=16),
@@ -296,6 +299,9 @@ FIXMATCH = JobKind(
               minimum=0.0, maximum=100.0),
         Param("lr", float, 0.03, "Initial learning rate (SGD with Nesterov momentum, "
               "cosine decay).", minimum=1e-6, maximum=1.0),
+        Param("adaptive_threshold", bool, False, "Lower the threshold of classes that few "
+              "unlabeled images are predicted as yet (FlexMatch), so more unlabeled images "
+              "count early in training."),
         Param("network", str, "cnn", "Network: a small CNN, or the small ResNet of the "
               "self-supervised spaces.", choices=("cnn", "resnet")),
         Param("width", int, 32, "Channels of the CNN's first stage.", minimum=4,
@@ -307,7 +313,7 @@ FIXMATCH = JobKind(
               "28.", minimum=0, maximum=256),
         Param("folds", int, 3, "K for K-fold accuracy on the human labels: logistic "
               "regression on pixels before, and K FixMatch networks with 1/K of the epochs "
-              "each after.", minimum=2, maximum=20),
+              "and time budget each after.", minimum=2, maximum=20),
         *TRAINING,
     ),
 )
