@@ -168,3 +168,13 @@ def test_recolor_and_switch_projection(qtbot, scatter):
 
 def test_no_projection_message(qtbot, window):
     assert "No projection stored yet" in window.embedding.info.text()
+
+
+def test_hidden_view_loads_when_raised(qtbot, window):
+    _store_pca(window.project)
+    window.docks["jobs"].raise_()
+    window.embedding.reload_projections()
+    # The Embedding dock is behind the Jobs tab, so nothing is read yet.
+    assert len(window.embedding.ids) == 0
+    window.docks["embedding"].raise_()
+    qtbot.waitUntil(lambda: len(window.embedding.ids) == 1797)

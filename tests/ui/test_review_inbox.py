@@ -6,8 +6,9 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from workbench.store import queries
+from workbench.store.queries import ReviewEntry
 from workbench.store.schema import Item, LabelClass, LabelEvent, Proposal
-from workbench.ui.review import evidence_lines
+from workbench.ui.review import ProposalModel, evidence_lines
 
 from .conftest import ACTOR, add_proposals, unlabeled_ids
 
@@ -209,3 +210,14 @@ def test_human_label_hides_pseudo_proposal(qtbot, window):
     with project.read() as session:
         history = queries.item_history(session, items[0])
     assert [(e["action"], e["actor"]) for e in history] == [("label", ACTOR)]
+
+
+def test_queue_model_sorts_unsorted_rows(qtbot):
+    rows = [ReviewEntry(id, id, "pseudo_label", 1, score, None, f"{id}.png")
+            for id, score in ((1, 0.5), (2, 0.9), (3, 0.5), (4, 0.7))]
+    model = ProposalModel()
+    model.set_rows(rows)
+    assert [row.id for row in model.rows] == [2, 4, 1, 3]
+    assert model.row_of(3) == 3
+    model.set_rows(model.rows)
+    assert [row.id for row in model.rows] == [2, 4, 1, 3]

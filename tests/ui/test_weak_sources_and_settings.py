@@ -24,6 +24,20 @@ def test_statistics_by_hand():
     assert stats["c"]["accuracy"] is None
 
 
+def test_statistics_wait_until_shown(qtbot, window):
+    editor = window.weak_sources
+    editor.new_source()
+    editor.name_edit.setText("every-png")
+    editor.kind_box.setCurrentIndex(editor.kind_box.findData("path_rule"))
+    editor.pattern_edit.setText(r"\.png$")
+    editor.rule_class.setCurrentText("3")
+    editor.save()
+    window.open_project(window.project.folder)
+    assert editor.statistics_row("every-png")["Coverage"] == ""
+    window.docks["weak"].raise_()
+    qtbot.waitUntil(lambda: editor.statistics_row("every-png")["Coverage"] == "100.0%")
+
+
 def test_path_rule_and_prompts(qtbot, window):
     editor = window.weak_sources
     project = window.project

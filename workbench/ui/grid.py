@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SOURCE_LETTER = {"human": "H", "imported": "I", "pseudo": "P", "weak": "W"}
+# Rows this close together are repainted as one range when thumbnails arrive.
+MAX_ROW_GAP = 32
 
 
 class ItemModel(QAbstractListModel):
@@ -36,7 +38,9 @@ class ItemModel(QAbstractListModel):
         self.resolve = lambda path: Path(path)
         self._rows: list[ItemRow] = []
         self._row_of_id: dict[int, int] = {}
-        self._row_of_sha: dict[str, list[int]] = {}
+        # Rows painted without their thumbnail, by SHA-256, so an arriving
+        # thumbnail repaints them without an index of every row's hash.
+        self._waiting_rows: dict[str, set[int]] = {}
         self._classes: dict[int, ClassInfo] = {}
         thumbnails.batch_ready.connect(self._on_thumbnails)
 
@@ -49,13 +53,7 @@ class ItemModel(QAbstractListModel):
 
     def _reindex(self) -> None:
         self._row_of_id = {row.id: i for i, row in enumerate(self._rows)}
-        # A comprehension is several times faster than a loop at 70,000 rows;
-        # the rare images that share a hash get their full list of rows after.
-        self._row_of_sha = {row.sha256: [i] for i, row in enumerate(self._rows)}
-        if len(self._row_of_sha) < len(self._rows):
-            self._row_of_sha = {}
-            for i, row in enumerate(self._rows):
-                self._row_of_sha.setdefault(row.sha256, []).append(i)
+        self._waiting_rows.clear()
 
     def update_rows(self, updated: dict[int, ItemRow]) -> None:
         """Replace rows in place by item id and repaint them; unknown ids are ignored."""
@@ -122,7 +120,10 @@ class ItemModel(QAbstractListModel):
             text = f"{label.name} {SOURCE_LETTER.get(row.source, '')}" if label else ""
             return f"{text} {row.score:.2f}" if row.score is not None else text
         if role == Qt.ItemDataRole.DecorationRole and self.cache_folder is not None:
-            return self.thumbnails.get(self.cache_folder, self.resolve(row.path), row.sha256)
+            pixmap = self.thumbnails.get(self.cache_folder, self.resolve(row.path), row.sha256)
+            if pixmap is None:
+                self._waiting_rows.setdefault(row.sha256, set()).add(index.row())
+            return pixmap
         if role == Qt.ItemDataRole.ForegroundRole and label:
             return QColor(label.color)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -137,11 +138,27 @@ class ItemModel(QAbstractListModel):
         return None
 
     def _on_thumbnails(self, sha256s: list[str]) -> None:
-        """Repaint the rows of newly arrived thumbnails with one ``dataChanged``."""
-        rows = [i for sha256 in sha256s for i in self._row_of_sha.get(sha256, ())]
-        if rows:
-            roles = [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole]
-            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), roles)
+        """Repaint the rows of newly arrived thumbnails, one ``dataChanged`` per run of rows.
+
+        Runs stay short because QListView in icon mode requests from the model the
+        size of every row inside a changed range.
+        """
+        rows = sorted(i for sha256 in sha256s for i in self._waiting_rows.pop(sha256, ())
+                      if i < len(self._rows) and self._rows[i].sha256 == sha256)
+        roles = [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole]
+        for first, last in _runs(rows, MAX_ROW_GAP):
+            self.dataChanged.emit(self.index(first), self.index(last), roles)
+
+
+def _runs(rows: list[int], max_gap: int) -> list[tuple[int, int]]:
+    """Split sorted row numbers into ``(first, last)`` runs without a gap above ``max_gap``."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and row - runs[-1][1] <= max_gap:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
 
 
 class ItemGrid(QListView):

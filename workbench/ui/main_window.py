@@ -115,6 +115,10 @@ class MainWindow(QMainWindow):
             "embedding": self._add_dock("Embedding", self.embedding,
                                         Qt.DockWidgetArea.BottomDockWidgetArea),
         }
+        # Both load their data only while their dock is on screen.
+        for name, view in (("weak", self.weak_sources), ("embedding", self.embedding)):
+            view.set_shown(False)
+            self.docks[name].visibilityChanged.connect(view.set_shown)
         self.tabifyDockWidget(self.docks["review"], self.docks["weak"])
         self.tabifyDockWidget(self.docks["jobs"], self.docks["embedding"])
         self.docks["review"].raise_()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+from itertools import pairwise
 from typing import Any, Iterable
 
 import numpy as np
@@ -59,10 +60,17 @@ class ProposalModel(QAbstractListModel):
         self.class_names: dict[int, str] = {}
 
     def set_rows(self, rows: list[ReviewEntry]) -> None:
+        keys = list(map(_sort_key, rows))
+        # The store returns the queue in this order already, so the sort
+        # usually reduces to one pass that checks it.
+        if any(later < earlier for earlier, later in pairwise(keys)):
+            order = sorted(range(len(rows)), key=keys.__getitem__)
+            rows = [rows[i] for i in order]
+            keys = [keys[i] for i in order]
         self.beginResetModel()
-        self.rows = sorted(rows, key=_sort_key)
-        self._keys = [_sort_key(row) for row in self.rows]
-        self._key_of = {row.id: key for row, key in zip(self.rows, self._keys)}
+        self.rows = list(rows)
+        self._keys = keys
+        self._key_of = {row.id: key for row, key in zip(self.rows, keys)}
         self.endResetModel()
 
     def row_of(self, proposal_id: int) -> int | None:

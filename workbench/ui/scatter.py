@@ -199,6 +199,9 @@ class EmbeddingView(QWidget):
         self._attributes = PointAttributes()
         self._hover_id: int | None = None
         self._stale = False
+        # Whether the view is on screen: a dock behind another tab stays
+        # "visible" to Qt, so the main window sets this from the dock.
+        self._shown = True
         self._changed_ids: set[int] = set()
         self._update_timer = QTimer(self)
         self._update_timer.setSingleShot(True)
@@ -273,15 +276,16 @@ class EmbeddingView(QWidget):
         self.projection_box.blockSignals(False)
         self.load_projection()
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
+    def set_shown(self, shown: bool) -> None:
+        """Record whether the view is on screen; loads a deferred projection when shown."""
+        self._shown = shown
+        if shown and self._stale:
             self.load_projection()
 
     def load_projection(self) -> None:
         """Load the selected projection's points; deferred until the view is shown."""
         key = self.projection_box.currentData()
-        if key is not None and self.project is not None and not self.isVisible():
+        if key is not None and self.project is not None and not self._shown:
             self._stale = True
             self.info.setText("")
             return

@@ -114,6 +114,10 @@ class WeakSourcesEditor(QWidget):
         self.classes: list[ClassInfo] = []
         self._sources: list[dict[str, Any]] = []
         self._editing: int | None = None
+        self._stale = False
+        # Whether the editor is on screen: a dock behind another tab stays
+        # "visible" to Qt, so the main window sets this from the dock.
+        self._shown = True
         self.table = QTableWidget(0, len(STAT_COLUMNS))
         self.table.setHorizontalHeaderLabels(STAT_COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -169,23 +173,34 @@ class WeakSourcesEditor(QWidget):
         for info in classes:
             self.rule_class.addItem(info.name)
         self.new_source()
-        self.reload()
+        # The statistics read every item, so a hidden editor computes them
+        # when it is first shown instead of while the project opens.
+        self._stale = not self._shown
+        self.reload(statistics=not self._stale)
 
-    def reload(self) -> None:
+    def set_shown(self, shown: bool) -> None:
+        """Record whether the editor is on screen; computes stale statistics when shown."""
+        self._shown = shown
+        if shown and self._stale:
+            self._stale = False
+            self.reload()
+
+    def reload(self, statistics: bool = True) -> None:
+        """Refill the sources table; without ``statistics`` their columns stay empty."""
         if self.project is None:
             self.table.setRowCount(0)
             return
         with self.project.read() as session:
             self._sources = queries.weak_sources(session)
-        stats = project_statistics(self.project)
+        stats = project_statistics(self.project) if statistics else {}
         self.table.blockSignals(True)
         self.table.setRowCount(len(self._sources))
         for row, source in enumerate(self._sources):
             numbers = stats.get(source["name"], {})
+            figures = [_percent(numbers.get(key)) if statistics else ""
+                       for key in ("coverage", "overlap", "conflicts", "accuracy")]
             values = (source["name"], KIND_TITLES.get(source["kind"], source["kind"]),
-                      "yes" if source["enabled"] else "no",
-                      *(_percent(numbers.get(key)) for key in
-                        ("coverage", "overlap", "conflicts", "accuracy")))
+                      "yes" if source["enabled"] else "no", *figures)
             for column, value in enumerate(values):
                 self.table.setItem(row, column, QTableWidgetItem(value))
         self.table.resizeColumnsToContents()
