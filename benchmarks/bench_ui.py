@@ -1,5 +1,8 @@
 """Window speed: event-loop stalls, scatter draw and recolor, review keypress, cold start.
 
+Stalls are measured while the grid scrolls, while an import runs from
+File > Import and while a trainer job reports.
+
 Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_ui.py [--items N]``.
 It builds a synthetic project of N items (default 70,000) with one pending
 proposal and one projection point per item, in a temporary folder, and
@@ -217,6 +220,35 @@ def bench_job(app, demo_folder: Path, probe) -> dict:
     return result
 
 
+def bench_import(app, window, folder: Path, count: int, probe) -> dict:
+    """Stalls while File > Import runs a folder import of ``count`` new PNG files.
+
+    The import's worker thread and the window's reload of every view after it
+    are measured apart, because the reload runs on the GUI thread.
+    """
+    from PIL import Image
+
+    from workbench.ingest.folder import import_folder
+
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        target = folder / str(i % 10) / f"new_{i:05d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), mode="L").save(target)
+    project, runner = window.project, window.import_export
+    start = time.perf_counter()
+    probe.start()
+    runner.start("Importing", lambda progress: import_folder(project, folder, progress=progress),
+                 changes_items=True)
+    wait(app, 600, until=lambda: runner._thread is None or not runner._thread.is_alive())
+    result = {"during_import": probe.stop(), "imported_files": count,
+              "import_s": round(time.perf_counter() - start, 1)}
+    start = time.perf_counter()
+    wait(app, 600, until=lambda: not runner.busy)
+    result["reload_after_import_ms"] = round((time.perf_counter() - start) * 1000, 1)
+    return result
+
+
 COLD_START = """
 import sys, time
 start = time.perf_counter()
@@ -262,6 +294,8 @@ def bench_cold_start(folder: Path, runs: int = 5) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=70_000)
+    parser.add_argument("--import-files", type=int, default=3_000,
+                        help="PNG files the import-stall part imports while the window runs")
     args = parser.parse_args()
     from workbench.ingest.demo import build_demo
     from workbench.ui.app import make_application
@@ -288,6 +322,12 @@ def main() -> int:
         results["scroll"] = bench_scroll(app, window, probe)
         results["review"] = bench_review(app, window)
         results["scatter"] = bench_scatter(app, window)
+        # The first progress dialog of a session costs Qt a few hundred ms
+        # to build, so a small first import shows that cost apart.
+        results["first_import"] = bench_import(app, window, Path(tmp) / "first-images",
+                                               100, probe)
+        results["import_running"] = bench_import(app, window, Path(tmp) / "new-images",
+                                                 args.import_files, probe)
         window.shutdown()
         window.deleteLater()
         results["job_running"] = bench_job(app, Path(tmp) / "digits", probe)

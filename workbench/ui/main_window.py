@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 from pathlib import Path
@@ -283,11 +284,21 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.settings.recent_projects))
 
     def refresh_all(self) -> None:
+        """Reload every view from the store.
+
+        The rows of a large project are hundreds of thousands of tracked
+        objects, and a full garbage collection over them stalled the event
+        loop for 90 ms at 70,000 items. They are moved out of the collector's
+        reach (``gc.freeze``) until the next reload; the rows hold no
+        reference cycles, so reference counting still frees them.
+        """
+        gc.unfreeze()
         self.reload_classes()
         self.reload_items()
         self.review.set_project(self.project, self.classes)
         self.embedding.set_project(self.project, self.classes)
         self.weak_sources.set_project(self.project, self.classes)
+        gc.freeze()
 
     def reload_classes(self) -> None:
         with self.project.read() as session:
