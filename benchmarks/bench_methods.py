@@ -287,6 +287,8 @@ def fixmatch_runs(train_images, test_images, y, y_test, labels, seed, args):
                              width=args.fixmatch_width, lr=args.fixmatch_lr,
                              threshold=args.fixmatch_threshold,
                              unlabeled_ratio=args.fixmatch_unlabeled_ratio,
+                             adaptive_threshold=args.fixmatch_adaptive_threshold,
+                             distribution_alignment=args.fixmatch_distribution_alignment,
                              unlabeled_weight=weight, seed=seed).fit(train_images, labels)
             test = model.predict_proba(test_images)
             pool = model.predict_proba(train_images[labels < 0])
@@ -387,6 +389,10 @@ def main(argv=None) -> int:
     parser.add_argument("--fixmatch-lr", type=float, default=0.03)
     parser.add_argument("--fixmatch-threshold", type=float, default=0.95)
     parser.add_argument("--fixmatch-unlabeled-ratio", type=int, default=4)
+    parser.add_argument("--fixmatch-adaptive-threshold", action="store_true",
+                        help="FlexMatch's per-class thresholds.")
+    parser.add_argument("--no-distribution-alignment", dest="fixmatch_distribution_alignment",
+                        action="store_false")
     parser.add_argument("--threads", type=int, default=2,
                         help="Torch threads (at most the cores).")
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/methods.json")
