@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select, text
 
@@ -186,3 +188,50 @@ def test_cancel_during_write_leaves_nothing(project):
     with project.read() as session:
         assert session.scalar(select(Proposal.id).limit(1)) is None
         assert session.get(Job, job_id).state == "running"
+
+
+def _flag_noise(project, item_id, suggested) -> int:
+    """Store a noise flag from a job started now; return the proposal id."""
+    from datetime import timedelta
+
+    from workbench.store.schema import KIND_NOISE, utcnow
+
+    with project.write() as session:
+        job = Job(kind="noise", params={}, state="succeeded",
+                  started_at=utcnow() - timedelta(seconds=1))
+        session.add(job)
+        session.flush()
+        proposal = Proposal(job_id=job.id, item_id=item_id, kind=KIND_NOISE,
+                            class_id=suggested, score=0.99, evidence={}, state="pending")
+        session.add(proposal)
+        session.flush()
+        return proposal.id
+
+
+def test_noise_flag_spares_later_human_label(project):
+    cat, dog = project.class_ids["cat"], project.class_ids["dog"]
+    first, second = _item_ids(project)[:2]
+    # Both items came with the label "cat" from an import, before the noise job.
+    with project.write() as session:
+        for item in session.scalars(select(Item).where(Item.id.in_([first, second]))):
+            item.label_class_id, item.label_source = cat, "imported"
+            item.label_updated_at = datetime(2020, 1, 1)
+    stale = _flag_noise(project, first, dog)
+    current = _flag_noise(project, second, dog)
+    # The person confirms the first item's label after the job started.
+    actions.label_items(project, [first], cat, actor=ACTOR)
+    with project.read() as session:
+        queued = {entry.id for entry in queries.review_queue(session)}
+    assert stale not in queued
+    assert current in queued
+    result = actions.accept_proposals(project, [stale, current], actor=ACTOR)
+    assert result.changed == 1
+    assert "labeled by a person after the noise job" in result.skipped[0]
+    assert _label(project, first)[:2] == (cat, "human")
+    assert _label(project, second)[:2] == (dog, "human")
+    # Without the person's label, the flag stays reviewable and acceptable.
+    actions.undo_last(project, actor=ACTOR)
+    actions.undo_last(project, actor=ACTOR)
+    assert _label(project, first)[:2] == (cat, "imported")
+    result = actions.accept_proposals(project, [stale], actor=ACTOR)
+    assert result.changed == 1

@@ -31,6 +31,7 @@ from workbench.store.schema import (
     SOURCE_PSEUDO,
     SOURCE_WEAK,
     Item,
+    Job,
     LabelClass,
     LabelEvent,
     Proposal,
@@ -160,11 +161,19 @@ def _pending_proposals(session: Session, proposal_ids: Sequence[int]) -> list[Pr
     return list(proposals)
 
 
+def _job_starts(session: Session, proposals: Sequence[Proposal]) -> dict[int, object]:
+    """Return the start time of each job behind these proposals, by job id."""
+    job_ids = {p.job_id for p in proposals if p.job_id is not None}
+    rows = session.execute(select(Job.id, Job.started_at).where(Job.id.in_(job_ids)))
+    return {job_id: started for job_id, started in rows if started is not None}
+
+
 def accept_proposals(project: Project, proposal_ids: Iterable[int], *, actor: str) -> Decision:
     """Turn pending proposals into labels, as one decision.
 
-    A proposal that is no longer pending, or a pseudo or weak label for an
-    item a person has labeled since, is skipped and named in the result:
+    A proposal that is no longer pending, a pseudo or weak label for an
+    item a person has labeled, or a noise flag on an item a person labeled
+    after the flagging job started, is skipped and named in the result:
     accepting never overwrites a human label that the proposal did not flag.
     """
     with project.write() as session:
@@ -172,6 +181,7 @@ def accept_proposals(project: Project, proposal_ids: Iterable[int], *, actor: st
         decision = _next_decision(session)
         result = Decision(None)
         items = {item.id: item for item in _load_items(session, [p.item_id for p in proposals])}
+        job_starts = _job_starts(session, proposals)
         for proposal in proposals:
             item = items[proposal.item_id]
             if proposal.state != PENDING:
@@ -179,6 +189,13 @@ def accept_proposals(project: Project, proposal_ids: Iterable[int], *, actor: st
                 continue
             if item.label_source == SOURCE_HUMAN and proposal.kind != KIND_NOISE:
                 result.skipped.append(f"item {item.id} already has a human label")
+                continue
+            flagged_at = job_starts.get(proposal.job_id) or proposal.created_at
+            if (proposal.kind == KIND_NOISE and item.label_source == SOURCE_HUMAN
+                    and item.label_updated_at is not None
+                    and item.label_updated_at >= flagged_at):
+                result.skipped.append(f"item {item.id} was labeled by a person after the "
+                                      "noise job that flagged it started")
                 continue
             source = SOURCE_OF_KIND[proposal.kind]
             session.add(_event(item, decision, ACTION_ACCEPT, actor,

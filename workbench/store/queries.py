@@ -317,11 +317,21 @@ class ReviewEntry(NamedTuple):
 
 def _reviewable():
     # A pseudo or weak label for an item a person labeled after the job ran
-    # is left out: accepting it would overwrite a human label.
+    # is left out: accepting it would overwrite a human label. So is a noise
+    # flag on an item a person labeled after the flagging job started: the
+    # flag questioned an earlier label.
+    flagging_job = aliased(Job)
+    job_start = (select(flagging_job.started_at).where(flagging_job.id == Proposal.job_id)
+                 .correlate_except(flagging_job).scalar_subquery())
+    flagged_at = func.coalesce(job_start, Proposal.created_at)
+    relabeled_since_flag = and_(
+        Proposal.kind == KIND_NOISE, func.coalesce(Item.label_source, "") == SOURCE_HUMAN,
+        Item.label_updated_at.is_not(None), Item.label_updated_at >= flagged_at)
     return and_(
         Proposal.state == PENDING,
         or_(Proposal.kind == KIND_NOISE, Item.label_source.is_(None),
             Item.label_source != SOURCE_HUMAN),
+        ~relabeled_since_flag,
     )
 
 
