@@ -131,7 +131,8 @@ def run_job(project: Project, job_id: int, state: TaskState) -> int:
         _end(project, job_id, FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         state.emit("finished", state=FAILED, error=f"{type(exc).__name__}: {exc}")
         return protocol.EXIT_FAILED
-    metrics = {**result.metrics, "stored": stored_count}
+    stored = {"stored": stored_count} if result.kind is not None else {}
+    metrics = {**result.metrics, **stored}
     log.info("Job %s succeeded: %s", job_id, metrics)
     state.progress(1.0, "done")
     state.emit("finished", state="succeeded", metrics=metrics)

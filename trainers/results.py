@@ -84,7 +84,9 @@ def write_results(project: Project, job_id: int, result: MethodResult, state: Ta
         job.state = SUCCEEDED
         job.progress = 1.0
         job.finished_at = utcnow()
-        job.metrics = {**result.metrics, "stored": len(rows)}
+        # "stored" counts proposals; jobs without them (embed, projection) omit it.
+        stored = {"stored": len(rows)} if result.kind is not None else {}
+        job.metrics = {**result.metrics, **stored}
         # Last chance for a cancel: raising here rolls back every row above.
         state.check()
     return len(rows)

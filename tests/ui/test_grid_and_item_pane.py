@@ -143,3 +143,19 @@ def test_item_pane_shows_history_and_proposals(qtbot, window):
     with project.read() as session:
         assert len(queries.item_history(session, item)) == 2
     qtbot.waitUntil(lambda: pane.image.pixmap() is not None and not pane.image.pixmap().isNull())
+
+
+def test_reopen_forgets_thumbnail_failures(qtbot, window):
+    row = window.item_model.row(0)
+    path = window.project.resolve(row.path)
+    good = path.read_bytes()
+    path.write_bytes(b"not an image")
+    # A copy of the item's hash, so the thumbnail on disk from an earlier
+    # paint is not used: request the broken file under a fresh cache folder.
+    cache = window.project.cache / "fresh"
+    window.thumbnails.get(cache, path, row.sha256 + "x")
+    qtbot.waitUntil(lambda: window.thumbnails.error(row.sha256 + "x") is not None,
+                    timeout=60_000)
+    path.write_bytes(good)
+    assert window.open_project(window.project.folder)
+    assert window.thumbnails.error(row.sha256 + "x") is None

@@ -111,3 +111,24 @@ def test_idx_dialog_options(qtbot):
     assert dialog.options() == {
         "path": "/data/train-images-idx3-ubyte.gz", "split": None, "labels_per_class": 25,
         "labeled_fraction": None, "seed": 3}
+
+
+def test_open_project_waits_for_import(qtbot, window, tmp_path):
+    import threading
+
+    from workbench.ingest.folder import import_folder
+
+    release = threading.Event()
+    controller, project, folder = window.import_export, window.project, window.project.folder
+    (tmp_path / "empty").mkdir()
+
+    def slow_import(progress):
+        release.wait(30)
+        return import_folder(project, tmp_path / "empty", progress=progress)
+
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.start("Importing", slow_import)
+        assert not window.open_project(folder)
+        assert "import or export is running" in window.statusBar().currentMessage()
+        assert window.project.folder == folder
+        release.set()

@@ -135,8 +135,9 @@ def _decode(data: bytes) -> tuple[Image.Image, str]:
         raise
     except UnidentifiedImageError:
         raise ImageError("not an image file Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"too large (possible decompression bomb): {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"too large: more than {MAX_PIXELS:,} pixels "
+                         "(possible decompression bomb)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from None
 

@@ -592,6 +592,8 @@ def job_summary(project: Project, job_id: int) -> tuple[str, str | None, str]:
         summary = "cancelled; nothing was written"
     elif "stored" in metrics:
         summary = f"{metrics['stored']} proposals"
+    elif "points" in metrics:
+        summary = f"{metrics['points']} points projected"
     else:
         summary = job["state"]
     return job["state"], job["error"], summary

@@ -244,6 +244,10 @@ class MainWindow(QMainWindow):
 
     def open_project(self, folder: Path) -> bool:
         """Open a project folder; a problem shows as a message and returns False."""
+        if self.import_export.busy:
+            self.show_message("An import or export is running; wait for it to finish "
+                              "or cancel it, then open the other project.")
+            return False
         try:
             project = open_project(folder)
         except ProjectError as exc:
@@ -254,6 +258,10 @@ class MainWindow(QMainWindow):
             self.project.close()
         self.project = project
         self.supervisor.project = project
+        # Thumbnails and their failures are by file hash, which another
+        # project or a repaired file may not share.
+        self.thumbnails.clear()
+        self.previews.clear()
         recover_stale_jobs(project)
         self.item_model.cache_folder = project.cache
         self.item_model.resolve = project.resolve
@@ -517,7 +525,8 @@ class MainWindow(QMainWindow):
         """Ask whether to cancel running jobs; True when the window may close."""
         count = len(self.supervisor.running) + len(self.supervisor.queue)
         box = QMessageBox(QMessageBox.Icon.Question, "Jobs are running",
-                          f"{count} jobs are running or queued. Cancel them and quit?",
+                          f"{count} {'job is' if count == 1 else 'jobs are'} running "
+                          "or queued. Cancel them and quit?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                           self)
         box.setObjectName("confirm-close")
@@ -537,6 +546,9 @@ class MainWindow(QMainWindow):
         """Cancel running jobs, wait for them and close the project."""
         self.import_export.shutdown()
         self.supervisor.cancel_all(wait_ms=CLOSE_WAIT_MS)
+        # Without a cache folder the grid requests no thumbnails, so no
+        # worker process starts again after this.
+        self.item_model.cache_folder = None
         self.thumbnails.clear()
         self.previews.clear()
         self.thumbnail_workers.shutdown()

@@ -389,8 +389,11 @@ class EmbeddingView(QWidget):
             return
         pixmap = self.thumbnails.get(self.project.cache, self.project.resolve(detail["path"]),
                                      detail["sha256"])
+        error = self.thumbnails.error(detail["sha256"])
         if pixmap is not None:
             self.hover_label.setPixmap(pixmap)
+        elif error is not None:
+            self.hover_label.setText(f"{detail['path']}\nUnreadable: {error}")
         else:
             self.hover_label.setText(detail["path"])
         self.hover_label.adjustSize()
