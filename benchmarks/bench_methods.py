@@ -271,7 +271,7 @@ def fixmatch_runs(train_images, test_images, y, y_test, labels, seed, args):
     """FixMatch and the supervised CNN (the same network, unlabeled loss off).
 
     Each run's wall time covers training and predicting the test and the
-    unlabeled training images; the load average is read before and after.
+    unlabeled training images. The load average is read before and after.
     """
     import torch
 
@@ -368,7 +368,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int, default=60_000)
     parser.add_argument("--test-size", type=int, default=10_000)
     parser.add_argument("--spaces", nargs="*", default=["pixels-pca", "rotation"],
-                        help="Feature spaces of the feature methods; none runs FixMatch only.")
+                        help="Feature spaces of the feature methods. With none, only FixMatch "
+                             "and its peer run.")
     parser.add_argument("--methods", nargs="*",
                         default=["self-training", "label-propagation", "co-training"])
     parser.add_argument("--no-peers", dest="peers", action="store_false",
@@ -381,18 +382,19 @@ def main(argv=None) -> int:
                         help="FixMatch epochs; 0 leaves FixMatch out.")
     parser.add_argument("--fixmatch-width", type=int, default=16)
     parser.add_argument("--fixmatch-budget", type=float, default=0.0,
-                        help="Seconds of FixMatch training; 0 trains for --fixmatch-epochs. "
+                        help="Seconds of FixMatch training, or 0 to train for --fixmatch-epochs. "
                              "Prediction afterwards is not counted.")
     parser.add_argument("--labels-only-budget", type=float, default=0.0,
-                        help="Seconds of training of the small CNN on the labels alone; 0 "
-                             "trains for --fixmatch-epochs.")
+                        help="Seconds of training of the small CNN on the labels alone, or 0 "
+                             "to train for --fixmatch-epochs.")
     parser.add_argument("--fixmatch-lr", type=float, default=0.03)
     parser.add_argument("--fixmatch-threshold", type=float, default=0.95)
     parser.add_argument("--fixmatch-unlabeled-ratio", type=int, default=4)
     parser.add_argument("--fixmatch-adaptive-threshold", action="store_true",
-                        help="FlexMatch's per-class thresholds.")
+                        help="Train on FlexMatch's per-class thresholds instead of the fixed one.")
     parser.add_argument("--no-distribution-alignment", dest="fixmatch_distribution_alignment",
-                        action="store_false")
+                        action="store_false",
+                        help="Turn off FixMatch's distribution alignment of pseudo labels.")
     parser.add_argument("--threads", type=int, default=2,
                         help="Torch threads (at most the cores).")
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/methods.json")
