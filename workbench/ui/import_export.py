@@ -291,7 +291,7 @@ class ImportExport(QObject):
         task = self._finish()
         self.last_report = report
         if task["changes_items"] and task["project"] is self.window.project:
-            self.window.refresh_all()
+            self.window.refresh_after_import()
         summary = report.summary()
         self.window.show_message(summary.splitlines()[0])
         self._show_report(task["title"], summary)

@@ -308,6 +308,21 @@ class MainWindow(QMainWindow):
         self.weak_sources.set_project(self.project, self.classes)
         gc.freeze()
 
+    def refresh_after_import(self) -> None:
+        """Reload what an import changes: classes, counts, the grid, source statistics.
+
+        An import adds items and never touches existing ones, and new items
+        have no proposals or projection points yet, so the review queue and
+        the scatter keep their rows.
+        """
+        gc.unfreeze()
+        self.reload_classes()
+        self.reload_items()
+        self.review.set_classes(self.classes)
+        self.embedding.classes = self.classes
+        self.weak_sources.set_project(self.project, self.classes)
+        gc.freeze()
+
     def reload_classes(self) -> None:
         with self.project.read() as session:
             self.classes = queries.classes(session)
