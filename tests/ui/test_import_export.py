@@ -54,6 +54,10 @@ def test_import_folder_from_menu(qtbot, window, new_images, monkeypatch):
              for i in range(window.item_model.rowCount())}
     assert sum(1 for p, c in paths.items() if "new images/shoe/" in p and c == shoe.id) == 12
     assert window.class_panel.count("shoe", "imported") == 12
+    # The new items join the end of the grid, in id order, after the demo's.
+    new_rows = [window.item_model.row(i) for i in range(DEMO_ITEMS, DEMO_ITEMS + 20)]
+    assert all("new images/" in row.path for row in new_rows)
+    assert [row.id for row in new_rows] == sorted(row.id for row in new_rows)
     report = controller.last_report
     assert (report.added, report.labeled) == (20, 12)
     assert [p.rsplit("/", 1)[-1] for p, _ in report.unreadable] == ["broken.jpg"]

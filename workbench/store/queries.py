@@ -549,6 +549,16 @@ def weak_label_votes(session: Session) -> list[tuple[int, dict[str, Any]]]:
     return list(latest.items())
 
 
+def max_item_id(session: Session) -> int:
+    """Return the largest item id, or 0 in an empty project."""
+    return session.scalar(select(func.max(Item.id))) or 0
+
+
+def item_ids_from(session: Session, first_id: int) -> list[int]:
+    """Return the ids of the items from ``first_id`` on, in order."""
+    return list(session.scalars(select(Item.id).where(Item.id >= first_id).order_by(Item.id)))
+
+
 def pending_proposal_ids(session: Session, item_ids: list[int]) -> list[int]:
     """Return the ids of the pending proposals for these items."""
     return list(session.scalars(

@@ -87,8 +87,19 @@ class ItemModel(QAbstractListModel):
 
     def insert_rows(self, rows: list[ItemRow], key) -> None:
         """Insert rows where ``key`` puts them in the current order."""
+        rows = sorted((row for row in rows if row.id not in self._row_of_id), key=key)
+        if not rows:
+            return
+        if not self._rows or key(rows[0]) > key(self._rows[-1]):
+            # New items sort last (the usual case after an import): one block.
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            self._rows.extend(rows)
+            self._row_of_id.update((row.id, first + i) for i, row in enumerate(rows))
+            self.endInsertRows()
+            return
         keys = [key(row) for row in self._rows]
-        for row in sorted(rows, key=key):
+        for row in rows:
             if row.id in self._row_of_id:
                 continue
             i = bisect.bisect_left(keys, key(row))
@@ -170,6 +181,10 @@ class ItemGrid(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
+        # Lay out rows a batch per event-loop pass: a single pass over
+        # 70,000 icons blocked the window for about 0.2 s after each reset.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(1000)
         self.set_thumbnail_size(size)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
 

@@ -38,6 +38,7 @@ from workbench.ingest.folder import import_folder
 from workbench.ingest.idx import find_source, import_idx
 from workbench.ingest.images import ImageError
 from workbench.ingest.progress import Cancelled, Progress
+from workbench.store import queries
 from workbench.store.engine import ProjectError
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,8 @@ class ImportExport(QObject):
         """Run ``work(progress)`` on a worker thread behind a progress dialog."""
         self._progress = Progress(self._signals.progressed.emit)
         self._task = {"title": title, "project": self.window.project,
-                      "changes_items": changes_items}
+                      "changes_items": changes_items,
+                      "first_new_id": self._next_item_id() if changes_items else None}
         dialog = QProgressDialog(title, "Cancel", 0, 0, self.window)
         dialog.setWindowTitle(title)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -244,6 +246,14 @@ class ImportExport(QObject):
         self._thread = threading.Thread(target=self._run, args=(work, self._progress),
                                         name="import-export", daemon=True)
         self._thread.start()
+
+    def _next_item_id(self) -> int | None:
+        """Return the id the next new item gets, or None if it cannot be read."""
+        try:
+            with self.window.project.read() as session:
+                return queries.max_item_id(session) + 1
+        except ProjectError:
+            return None
 
     def _run(self, work: Callable[[Progress], Any], progress: Progress) -> None:
         try:
@@ -291,7 +301,7 @@ class ImportExport(QObject):
         task = self._finish()
         self.last_report = report
         if task["changes_items"] and task["project"] is self.window.project:
-            self.window.refresh_after_import()
+            self.window.refresh_after_import(task["first_new_id"])
         summary = report.summary()
         self.window.show_message(summary.splitlines()[0])
         self._show_report(task["title"], summary)

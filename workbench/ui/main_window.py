@@ -308,16 +308,22 @@ class MainWindow(QMainWindow):
         self.weak_sources.set_project(self.project, self.classes)
         gc.freeze()
 
-    def refresh_after_import(self) -> None:
-        """Reload what an import changes: classes, counts, the grid, source statistics.
+    def refresh_after_import(self, first_new_id: int | None = None) -> None:
+        """Show what an import changed: classes, counts, new grid rows, source statistics.
 
         An import adds items and never touches existing ones, and new items
         have no proposals or projection points yet, so the review queue and
-        the scatter keep their rows.
+        the scatter keep their rows, and the grid gains only the items from
+        ``first_new_id`` on (all of it is reloaded without one).
         """
         gc.unfreeze()
         self.reload_classes()
-        self.reload_items()
+        if first_new_id is None:
+            self.reload_items()
+        else:
+            with self.project.read() as session:
+                new_ids = queries.item_ids_from(session, first_new_id)
+            self.item_model.insert_rows(self._visible_rows(new_ids), self._sort_key())
         self.review.set_classes(self.classes)
         self.embedding.classes = self.classes
         self.weak_sources.set_project(self.project, self.classes)
