@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 STDERR_TAIL_CHARS = 8000
 INT_LIMIT = 2**31 - 1
 CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-# Metrics of different scales get plots of their own, stacked with a shared
-# step axis: losses, fractions in [0, 1] (accuracy, mask rate) and counts.
+# Metrics of different scales get plots of their own, stacked: losses,
+# fractions in [0, 1] (accuracy, mask rate) and counts. Their steps differ
+# too (epochs, rounds), so the step axes are not linked.
 METRIC_GROUPS = {"loss": "loss", "fraction": "fraction", "count": "count"}
 FRACTION_WORDS = ("accuracy", "precision", "recall", "rate", "mask", "f1", "error",
                   "calibration", "coverage", "agreement")
@@ -569,8 +571,6 @@ class JobsPanel(QWidget):
             axis.setLabel("left", METRIC_GROUPS[group])
             axis.setLabel("bottom", "step")
             axis.showGrid(x=True, y=True, alpha=0.2)
-            if self._axes:
-                axis.setXLink(next(iter(self._axes.values())))
             self._axes[group] = axis
         return axis
 
@@ -580,7 +580,12 @@ class JobsPanel(QWidget):
             color = CURVE_COLORS[len(self._curves) % len(CURVE_COLORS)]
             curve = self._axis_for(name).plot([], [], pen=pg.mkPen(color, width=2), name=name)
             self._curves[name] = curve
-        curve.setData(steps, values)
+        x = np.asarray(steps, dtype=float)
+        # A metric whose step goes back starts another run (a new round or
+        # fold); no line joins the end of one run to the start of the next.
+        connect = np.ones(len(x), dtype=bool)
+        connect[:-1] = np.diff(x) >= 0
+        curve.setData(x, np.asarray(values, dtype=float), connect=connect)
 
 
 def job_summary(project: Project, job_id: int) -> tuple[str, str | None, str]:
