@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -60,12 +62,37 @@ def read_only_mount(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+def _holders(folder) -> list[str]:
+    """Return ``pid: path`` for every open file descriptor under ``folder``."""
+    holders = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            holders.append(f"{fd.parts[2]}: {target}")
+    return holders
+
+
+def _remount(mount_point, mode: str, attempts: int = 5) -> None:
+    """Remount ``mount_point`` read-only or read-write, waiting out a brief "busy"."""
+    for _ in range(attempts):
+        result = subprocess.run(["mount", "-o", f"remount,{mode}", str(mount_point)],
+                                capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"remount,{mode} failed: {result.stderr.strip()}; "
+                         f"open files: {_holders(mount_point)}")
+
+
 def test_read_only_project_folder(read_only_mount, demo_template):
     folder = read_only_mount / "digits"
     shutil.copytree(demo_template, folder)
     with open_project(folder) as project, project.read() as session:
         before = queries.status(session)
-    subprocess.run(["mount", "-o", "remount,ro", str(read_only_mount)], check=True)
+    _remount(read_only_mount, "ro")
     with pytest.raises(ProjectError, match="is read-only"):
         open_project(folder)
     subprocess.run(["mount", "-o", "remount,rw", str(read_only_mount)], check=True)
