@@ -11,6 +11,7 @@ from contextlib import closing
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from workbench.store.engine import (
     DB_NAME,
@@ -19,7 +20,7 @@ from workbench.store.engine import (
     head_revision,
     open_project,
 )
-from workbench.store.schema import Base
+from workbench.store.schema import Base, Item
 
 
 def test_migrations_match_orm_schema(tmp_path):
@@ -207,3 +208,26 @@ def test_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
     assert "note" not in columns
     (backup,) = folder.glob("project.backup-0001-*.sqlite")
     assert str(backup) in str(caught.value)
+
+
+def test_open_and_close_release_the_file(tmp_path):
+    import gc
+    import os
+
+    folder = tmp_path / "p"
+    open_project(folder, create=True).close()
+    gc.disable()
+    try:
+        with open_project(folder) as project, project.read() as session:
+            session.execute(select(Item.id)).all()
+        held = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                held.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+    finally:
+        gc.enable()
+    # Nothing may wait for the garbage collector to close the database: a
+    # held file keeps a read-only remount busy and, on Windows, the folder.
+    assert [path for path in held if path.startswith(str(folder))] == []

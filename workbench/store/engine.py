@@ -134,7 +134,10 @@ def _read_revision(db_path: Path) -> str | None:
     """
     uri = f"file:{db_path}?mode=ro"
     try:
-        with sqlite3.connect(uri, uri=True) as conn:
+        # closing(): a sqlite3 connection used as a context manager only ends
+        # its transaction, and an unclosed one holds the file until the
+        # garbage collector frees it.
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
             tables = {
                 row[0]
                 for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
