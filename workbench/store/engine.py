@@ -135,7 +135,7 @@ def _read_revision(db_path: Path) -> str | None:
     uri = f"file:{db_path}?mode=ro"
     try:
         # closing(): a sqlite3 connection used as a context manager only ends
-        # its transaction, and an unclosed one holds the file until the
+        # its transaction, and an unclosed one keeps the file open until the
         # garbage collector frees it.
         with closing(sqlite3.connect(uri, uri=True)) as conn:
             tables = {

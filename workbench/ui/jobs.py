@@ -582,7 +582,7 @@ class JobsPanel(QWidget):
             self._curves[name] = curve
         x = np.asarray(steps, dtype=float)
         # A metric whose step goes back starts another run (a new round or
-        # fold); no line joins the end of one run to the start of the next.
+        # fold), so no line joins the end of one run to the next one's start.
         connect = np.ones(len(x), dtype=bool)
         connect[:-1] = np.diff(x) >= 0
         curve.setData(x, np.asarray(values, dtype=float), connect=connect)
