@@ -220,14 +220,14 @@ def test_open_and_close_release_the_file(tmp_path):
     try:
         with open_project(folder) as project, project.read() as session:
             session.execute(select(Item.id)).all()
-        held = []
+        open_paths = []
         for fd in os.listdir("/proc/self/fd"):
             try:
-                held.append(os.readlink(f"/proc/self/fd/{fd}"))
+                open_paths.append(os.readlink(f"/proc/self/fd/{fd}"))
             except OSError:
                 continue
     finally:
         gc.enable()
     # Nothing may wait for the garbage collector to close the database: a
     # held file keeps a read-only remount busy and, on Windows, the folder.
-    assert [path for path in held if path.startswith(str(folder))] == []
+    assert [path for path in open_paths if path.startswith(str(folder))] == []

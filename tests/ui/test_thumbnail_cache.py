@@ -90,13 +90,13 @@ def test_threads_when_processes_cannot_start(qtbot, tmp_path, monkeypatch):
     files = _write_images(tmp_path / "images", 2)
     workers = ThumbnailWorkers(max_workers=1)
 
-    def refuse(self):
+    def fail_without_threads(self):
         if not self._use_threads:
             raise RuntimeError("no processes here")
         return original(self)
 
     original = ThumbnailWorkers._new_pool
-    monkeypatch.setattr(ThumbnailWorkers, "_new_pool", refuse)
+    monkeypatch.setattr(ThumbnailWorkers, "_new_pool", fail_without_threads)
     cache = ThumbnailCache(size=32, workers=workers)
     try:
         for path, sha256 in files:

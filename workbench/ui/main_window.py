@@ -118,8 +118,8 @@ class MainWindow(QMainWindow):
         }
         # Both load their data only while their dock is on screen.
         for name, view in (("weak", self.weak_sources), ("embedding", self.embedding)):
-            view.set_shown(False)
-            self.docks[name].visibilityChanged.connect(view.set_shown)
+            view.set_on_screen(False)
+            self.docks[name].visibilityChanged.connect(view.set_on_screen)
         self.tabifyDockWidget(self.docks["review"], self.docks["weak"])
         self.tabifyDockWidget(self.docks["jobs"], self.docks["embedding"])
         self.docks["review"].raise_()
@@ -311,10 +311,10 @@ class MainWindow(QMainWindow):
     def refresh_after_import(self, first_new_id: int | None = None) -> None:
         """Show what an import changed: classes, counts, new grid rows, source statistics.
 
-        An import adds items and never touches existing ones, and new items
-        have no proposals or projection points yet, so the review queue and
-        the scatter keep their rows, and the grid gains only the items from
-        ``first_new_id`` on (all of it is reloaded without one).
+        An import adds items and never touches existing ones. New items have
+        no proposals or projection points yet, so the review queue and the
+        scatter keep their rows. The grid gains the items from
+        ``first_new_id`` on, or is reloaded whole without one.
         """
         gc.unfreeze()
         self.reload_classes()

@@ -201,7 +201,7 @@ class EmbeddingView(QWidget):
         self._stale = False
         # Whether the view is on screen: a dock behind another tab stays
         # "visible" to Qt, so the main window sets this from the dock.
-        self._shown = True
+        self._on_screen = True
         self._changed_ids: set[int] = set()
         self._update_timer = QTimer(self)
         self._update_timer.setSingleShot(True)
@@ -276,16 +276,16 @@ class EmbeddingView(QWidget):
         self.projection_box.blockSignals(False)
         self.load_projection()
 
-    def set_shown(self, shown: bool) -> None:
-        """Record whether the view is on screen; loads a deferred projection when shown."""
-        self._shown = shown
-        if shown and self._stale:
+    def set_on_screen(self, on_screen: bool) -> None:
+        """Record whether the view is on screen, and load a deferred projection once it is."""
+        self._on_screen = on_screen
+        if on_screen and self._stale:
             self.load_projection()
 
     def load_projection(self) -> None:
         """Load the selected projection's points; deferred until the view is shown."""
         key = self.projection_box.currentData()
-        if key is not None and self.project is not None and not self._shown:
+        if key is not None and self.project is not None and not self._on_screen:
             self._stale = True
             self.info.setText("")
             return

@@ -2,8 +2,8 @@
 
 A decoding thread holds the GIL through Pillow's Python code, so each call
 Qt makes into the item model while painting could wait for it. Scrolling
-through 70,000 items, the worst stall was 58 ms with two decoding threads
-and 36 ms with two worker processes (one run each at load average 2, with
+through 70,000 items on 2 cores, the worst stall was 58 ms with one decoding
+thread and 36 ms with one worker process (one run each at load average 2, with
 the scroll loop of benchmarks/bench_ui.py). Only PNG bytes cross back, and
 the GUI thread turns them into pixmaps.
 """
@@ -40,10 +40,12 @@ def _thumbnail_task(cache: Path, file: Path, sha256: str,
 
 
 class ThumbnailWorkers:
-    """A spawn-started process pool shared by the window's thumbnail caches.
+    """Spawn-started process pool shared by the window's thumbnail caches.
 
-    The processes start on the first request, so a window that shows no
-    image starts none. ``shutdown`` ends them; a later request starts new ones.
+    It has one process per core beyond the first, at most two, so the window
+    keeps a core. The processes start on the first request, so a window that
+    shows no image starts none. ``shutdown`` ends them, and a later request
+    starts new ones.
     Where no process can start (a script that opens the window at import
     time, without the ``if __name__ == "__main__"`` guard that spawned
     processes need), decoding falls back to threads.
@@ -62,7 +64,8 @@ class ThumbnailWorkers:
         except (RuntimeError, OSError) as exc:
             if self._use_threads:
                 raise
-            log.warning("Cannot start thumbnail worker processes (%s); using threads", exc)
+            log.warning("Failed to start thumbnail worker processes (%s); "
+                        "decoding in threads instead", exc)
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
             self._use_threads = True

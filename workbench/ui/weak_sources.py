@@ -117,7 +117,7 @@ class WeakSourcesEditor(QWidget):
         self._stale = False
         # Whether the editor is on screen: a dock behind another tab stays
         # "visible" to Qt, so the main window sets this from the dock.
-        self._shown = True
+        self._on_screen = True
         self.table = QTableWidget(0, len(STAT_COLUMNS))
         self.table.setHorizontalHeaderLabels(STAT_COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -175,13 +175,13 @@ class WeakSourcesEditor(QWidget):
         self.new_source()
         # The statistics read every item, so a hidden editor computes them
         # when it is first shown instead of while the project opens.
-        self._stale = not self._shown
+        self._stale = not self._on_screen
         self.reload(statistics=not self._stale)
 
-    def set_shown(self, shown: bool) -> None:
-        """Record whether the editor is on screen; computes stale statistics when shown."""
-        self._shown = shown
-        if shown and self._stale:
+    def set_on_screen(self, on_screen: bool) -> None:
+        """Record whether the editor is on screen, and compute stale statistics once it is."""
+        self._on_screen = on_screen
+        if on_screen and self._stale:
             self._stale = False
             self.reload()
 
