@@ -220,26 +220,36 @@ def bench_job(app, demo_folder: Path, probe) -> dict:
     return result
 
 
-def bench_import(app, window, folder: Path, count: int, probe) -> dict:
+def bench_import(app, window, folder: Path, count: int, probe, *, seed: int = 1,
+                 on_thread: bool = False) -> dict:
     """Stalls while File > Import runs a folder import of ``count`` new PNG files.
 
-    The import's worker thread and the window's reload of every view after it
-    are measured apart, because the reload runs on the GUI thread.
+    The import's worker process and the window's reload of every view after
+    it are measured apart, because the reload runs on the GUI thread. With
+    ``on_thread`` the import runs on the watching thread itself, as it did
+    before imports moved to a worker process: the peer for the stall. Each
+    call needs its own ``seed``, or the import skips its files as duplicates.
     """
     from PIL import Image
 
     from workbench.ingest.folder import import_folder
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     for i in range(count):
         target = folder / str(i % 10) / f"new_{i:05d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), mode="L").save(target)
-    project, runner = window.project, window.import_export
+    runner = window.import_export
     start = time.perf_counter()
     probe.start()
-    runner.start("Importing", lambda progress: import_folder(project, folder, progress=progress),
-                 changes_items=True)
+    if on_thread:
+        project = window.project
+        runner.start("Importing", lambda progress: import_folder(project, folder,
+                                                                 progress=progress),
+                     changes_items=True)
+    else:
+        runner.start_task("Importing", "import-folder", {"root": str(folder)},
+                          changes_items=True)
     wait(app, 600, until=lambda: runner._thread is None or not runner._thread.is_alive())
     result = {"during_import": probe.stop(), "imported_files": count,
               "import_s": round(time.perf_counter() - start, 1)}
@@ -328,6 +338,9 @@ def main() -> int:
                                                100, probe)
         results["import_running"] = bench_import(app, window, Path(tmp) / "new-images",
                                                  args.import_files, probe)
+        results["import_running_on_thread_peer"] = bench_import(
+            app, window, Path(tmp) / "peer-images", args.import_files, probe, seed=2,
+            on_thread=True)
         window.shutdown()
         window.deleteLater()
         results["job_running"] = bench_job(app, Path(tmp) / "digits", probe)

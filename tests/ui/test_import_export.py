@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QPushButton
 
-from workbench.ingest.idx import import_idx
 from workbench.store import queries
 from workbench.ui import import_export
 
@@ -93,9 +92,9 @@ def test_cancel_changes_nothing(qtbot, window, tmp_path):
     _idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(5000) % 10, 0x0801)
     controller, project = window.import_export, window.project
     with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
-        controller.start("Importing IDX", lambda progress: import_idx(
-            project, tmp_path / "train-images-idx3-ubyte.gz", progress=progress),
-            changes_items=True)
+        controller.start_task("Importing IDX", "import-idx",
+                              {"path": str(tmp_path / "train-images-idx3-ubyte.gz")},
+                              changes_items=True)
         controller.progress_dialog.findChild(QPushButton).click()
     assert finished.args == [False]
     with project.read() as session:
@@ -136,3 +135,24 @@ def test_open_project_waits_for_import(qtbot, window, tmp_path):
         assert "import or export is running" in window.statusBar().currentMessage()
         assert window.project.folder == folder
         release.set()
+
+
+def test_import_error_from_worker(qtbot, window, tmp_path, monkeypatch):
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("file,label\nmissing.png,cat\n", encoding="utf-8")
+    monkeypatch.setattr(import_export.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kwargs: (str(manifest), "")))
+    errors = []
+    monkeypatch.setattr(window, "show_error", lambda title, text: errors.append((title, text)))
+    controller = window.import_export
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+        _menu_action(window, "Import", "CSV manifest...").trigger()
+    # The worker process's IngestError reaches the window as its message.
+    assert finished.args == [False]
+    assert not controller.busy
+    [(title, text)] = errors
+    assert title == "Importing labels.csv stopped"
+    assert "no 'path' column" in text
+    assert "Traceback" not in text
+    with window.project.read() as session:
+        assert queries.item_count(session) == DEMO_ITEMS

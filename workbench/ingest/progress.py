@@ -26,9 +26,12 @@ class Progress:
     at most every REPORT_INTERVAL_S and always at the end of a stage.
     """
 
-    def __init__(self, on_report: Callable[[str, int, int], None] | None = None):
+    def __init__(self, on_report: Callable[[str, int, int], None] | None = None,
+                 cancel_event=None):
         self._on_report = on_report
-        self._cancel = threading.Event()
+        # Any object with set() and is_set(): a threading.Event, or a
+        # multiprocessing Event when the work runs in another process.
+        self._cancel = cancel_event if cancel_event is not None else threading.Event()
         self.stage = ""
         self.done = 0
         self.total = 0
@@ -41,6 +44,12 @@ class Progress:
     def step(self, count: int = 1) -> None:
         self.done += count
         self._report(force=self.done >= self.total)
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        """Record a report made elsewhere, such as in a worker process, and pass it on."""
+        new_stage = stage != self.stage
+        self.stage, self.done, self.total = stage, done, total
+        self._report(force=new_stage or done >= total)
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check (safe from any thread)."""

@@ -267,12 +267,14 @@ def _filter_conditions(spec: ItemFilter, score) -> list:
 
 
 def filtered_items(
-    session: Session, spec: ItemFilter, item_ids: list[int] | None = None
+    session: Session, spec: ItemFilter, item_ids: list[int] | None = None, *,
+    first_id: int | None = None,
 ) -> list[ItemRow]:
     """Return the items that match ``spec``, each with its highest pending score.
 
     ``item_ids`` narrows the query to those items (the grid uses it to
-    refresh a few changed rows without reloading the rest). Sorting by score
+    refresh a few changed rows without reloading the rest), and ``first_id``
+    to the items from that id on (the rows an import added). Sorting by score
     puts the highest first and items without a pending proposal last.
     Raises ValueError for an invalid filter.
     """
@@ -284,6 +286,8 @@ def filtered_items(
     )
     if item_ids is not None:
         best = best.where(Proposal.item_id.in_(item_ids))
+    if first_id is not None:
+        best = best.where(Proposal.item_id >= first_id)
     best = best.subquery()
     query = (
         select(Item.id, Item.path, Item.sha256, Item.label_class_id, Item.label_source,
@@ -293,6 +297,8 @@ def filtered_items(
     )
     if item_ids is not None:
         query = query.where(Item.id.in_(item_ids))
+    if first_id is not None:
+        query = query.where(Item.id >= first_id)
     if spec.sort == "score":
         query = query.order_by(best.c.score.is_(None), best.c.score.desc(), Item.id)
     else:
@@ -552,11 +558,6 @@ def weak_label_votes(session: Session) -> list[tuple[int, dict[str, Any]]]:
 def max_item_id(session: Session) -> int:
     """Return the largest item id, or 0 in an empty project."""
     return session.scalar(select(func.max(Item.id))) or 0
-
-
-def item_ids_from(session: Session, first_id: int) -> list[int]:
-    """Return the ids of the items from ``first_id`` on, in order."""
-    return list(session.scalars(select(Item.id).where(Item.id >= first_id).order_by(Item.id)))
 
 
 def pending_proposal_ids(session: Session, item_ids: list[int]) -> list[int]:

@@ -1,9 +1,10 @@
-"""File > Import and File > Export: a dialog, a worker thread and a progress dialog.
+"""File > Import and File > Export: a dialog, a worker process and a progress dialog.
 
-The ingest functions run on a Python thread with a Progress handle whose
-reports reach the GUI thread as queued signals, so the window keeps
-repainting and the dialog's Cancel button works while files are read.
-Reports cross the thread as plain dataclasses, never ORM objects.
+The ingest functions run in a worker process (workbench.ingest.worker),
+watched by a Python thread whose Progress handle turns the child's reports
+into queued signals for the GUI thread. The window keeps repainting and the
+dialog's Cancel button works while files are read. Reports cross as plain
+dataclasses, never ORM objects.
 """
 
 from __future__ import annotations
@@ -32,19 +33,18 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.ingest.common import IngestError
-from workbench.ingest.csv_manifest import import_manifest
-from workbench.ingest.export import ExportError, export_project
-from workbench.ingest.folder import import_folder
-from workbench.ingest.idx import find_source, import_idx
+from workbench.ingest.export import ExportError
+from workbench.ingest.idx import find_source
 from workbench.ingest.images import ImageError
 from workbench.ingest.progress import Cancelled, Progress
+from workbench.ingest.worker import TaskFailed, run_in_worker
 from workbench.store import queries
 from workbench.store.engine import ProjectError
 
 log = logging.getLogger(__name__)
 
-EXPECTED_ERRORS = (IngestError, ExportError, ImageError, ProjectError, FileNotFoundError,
-                   OSError)
+EXPECTED_ERRORS = (IngestError, ExportError, ImageError, ProjectError, TaskFailed,
+                   FileNotFoundError, OSError)
 REPORT_LINES_SHOWN = 12
 EXPORT_FILTERS = {"csv": "CSV files (*.csv)", "jsonl": "JSON lines (*.jsonl)"}
 
@@ -177,10 +177,8 @@ class ImportExport(QObject):
             return
         folder = QFileDialog.getExistingDirectory(self.window, "Import a folder tree")
         if folder:
-            project = self.window.project
-            self.start(f"Importing {Path(folder).name}",
-                       lambda progress: import_folder(project, folder, progress=progress),
-                       changes_items=True)
+            self.start_task(f"Importing {Path(folder).name}", "import-folder",
+                            {"root": folder}, changes_items=True)
 
     def import_csv(self) -> None:
         if not self._ready():
@@ -189,10 +187,8 @@ class ImportExport(QObject):
             self.window, "Import a CSV manifest", "",
             "Manifests (*.csv *.jsonl);;All files (*)")
         if file:
-            project = self.window.project
-            self.start(f"Importing {Path(file).name}",
-                       lambda progress: import_manifest(project, file, progress=progress),
-                       changes_items=True)
+            self.start_task(f"Importing {Path(file).name}", "import-manifest",
+                            {"manifest": file}, changes_items=True)
 
     def import_idx(self) -> None:
         if not self._ready():
@@ -206,10 +202,8 @@ class ImportExport(QObject):
         except (IngestError, FileNotFoundError) as exc:
             self.window.show_error("Cannot import IDX files", str(exc))
             return
-        project = self.window.project
-        self.start(f"Importing {Path(options['path']).name}",
-                   lambda progress: import_idx(project, progress=progress, **options),
-                   changes_items=True)
+        self.start_task(f"Importing {Path(options['path']).name}", "import-idx", options,
+                        changes_items=True)
 
     def export(self, fmt: str, mode: str = "copy") -> None:
         if not self._ready():
@@ -221,16 +215,25 @@ class ImportExport(QObject):
             out, _ = QFileDialog.getSaveFileName(
                 self.window, f"Export as {fmt}", f"labels.{fmt}", EXPORT_FILTERS[fmt])
         if out:
-            project = self.window.project
-            self.start(f"Exporting to {Path(out).name}",
-                       lambda progress: export_project(project, fmt, out, mode=mode,
-                                                       progress=progress))
+            self.start_task(f"Exporting to {Path(out).name}", "export",
+                            {"fmt": fmt, "out": out, "mode": mode})
 
     # Running it ------------------------------------------------------------
 
+    def start_task(self, title: str, task: str, options: dict[str, Any], *,
+                   changes_items: bool = False) -> None:
+        """Run a workbench.ingest.worker task on the open project in a worker process."""
+        folder = self.window.project.folder
+        self.start(title, lambda progress: run_in_worker(task, folder, options, progress),
+                   changes_items=changes_items)
+
     def start(self, title: str, work: Callable[[Progress], Any], *,
               changes_items: bool = False) -> None:
-        """Run ``work(progress)`` on a worker thread behind a progress dialog."""
+        """Run ``work(progress)`` on a watching thread behind a progress dialog.
+
+        ``work`` should hand heavy work to a process, as start_task does,
+        because work done on this thread stalls the window.
+        """
         self._progress = Progress(self._signals.progressed.emit)
         self._task = {"title": title, "project": self.window.project,
                       "changes_items": changes_items,

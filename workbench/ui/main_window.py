@@ -321,9 +321,8 @@ class MainWindow(QMainWindow):
         if first_new_id is None:
             self.reload_items()
         else:
-            with self.project.read() as session:
-                new_ids = queries.item_ids_from(session, first_new_id)
-            self.item_model.insert_rows(self._visible_rows(new_ids), self._sort_key())
+            self.item_model.insert_rows(self._visible_rows(first_id=first_new_id),
+                                        self._sort_key())
         self.review.set_classes(self.classes)
         self.embedding.classes = self.classes
         self.weak_sources.set_project(self.project, self.classes)
@@ -349,9 +348,11 @@ class MainWindow(QMainWindow):
     def current_filter(self) -> str:
         return self.filter_box.currentData()
 
-    def _visible_rows(self, item_ids: list[int] | None = None) -> list[queries.ItemRow]:
+    def _visible_rows(self, item_ids: list[int] | None = None, *,
+                      first_id: int | None = None) -> list[queries.ItemRow]:
         with self.project.read() as session:
-            rows = queries.filtered_items(session, self.filter_bar.spec(), item_ids)
+            rows = queries.filtered_items(session, self.filter_bar.spec(), item_ids,
+                                          first_id=first_id)
         allowed = self.filter_bar.item_ids
         return rows if allowed is None else [row for row in rows if row.id in allowed]
 
