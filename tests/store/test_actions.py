@@ -235,3 +235,67 @@ def test_noise_flag_spares_later_human_label(project):
     assert _label(project, first)[:2] == (cat, "imported")
     result = actions.accept_proposals(project, [stale], actor=ACTOR)
     assert result.changed == 1
+
+
+def _snapshot(project) -> tuple[dict, dict]:
+    """Return every item's label columns and every proposal's decision columns."""
+    with project.read() as session:
+        items = {row[0]: tuple(row[1:]) for row in session.execute(
+            select(Item.id, Item.label_class_id, Item.label_source, Item.label_confidence,
+                   Item.label_actor))}
+        proposals = {row[0]: tuple(row[1:]) for row in session.execute(
+            select(Proposal.id, Proposal.state, Proposal.decided_by, Proposal.decided_at))}
+    return items, proposals
+
+
+def test_mixed_batch_undoes_exactly(project):
+    from workbench.store.schema import KIND_NOISE, KIND_WEAK
+
+    items = _item_ids(project)
+    cat, dog = project.class_ids["cat"], project.class_ids["dog"]
+    with project.write() as session:
+        imported = session.get(Item, items[2])
+        imported.label_class_id, imported.label_source = cat, "imported"
+        imported.label_confidence, imported.label_actor = 1.0, "import:csv"
+        imported.label_updated_at = datetime(2020, 1, 1)
+    # Proposals are taken in id order: the noise flag first, then the pseudo
+    # labels, then the weak labels.
+    noise = _flag_noise(project, items[2], dog)
+    _add_proposals(project, [(items[0], cat, 0.8), (items[3], dog, 0.9), (items[2], cat, 0.5)])
+    _add_proposals(project, [(items[0], dog, 0.7), (items[1], dog, 0.6)], kind=KIND_WEAK,
+                   job_kind="zero-shot")
+    actions.label_items(project, [items[3]], cat, actor=ACTOR)
+    before = _snapshot(project)
+    with project.read() as session:
+        pending = sorted(session.scalars(select(Proposal.id).where(Proposal.state == "pending")))
+
+    result = actions.accept_proposals(project, pending, actor="user:batch")
+
+    # Item 0 takes its pseudo label, then the weak label over it. The noise
+    # flag gives item 2 a human label, so the pseudo label after it is skipped.
+    assert result.changed == 4
+    assert len(result.skipped) == 2
+    assert any(f"item {items[3]} already has a human label" in r for r in result.skipped)
+    assert any(f"item {items[2]} already has a human label" in r for r in result.skipped)
+    assert _label(project, items[0]) == (dog, "weak", "user:batch")
+    assert _label(project, items[1]) == (dog, "weak", "user:batch")
+    assert _label(project, items[2]) == (dog, "human", "user:batch")
+    assert _label(project, items[3]) == (cat, "human", ACTOR)
+    with project.read() as session:
+        events = session.scalars(select(LabelEvent).where(
+            LabelEvent.decision == result.number).order_by(LabelEvent.id)).all()
+        first_item = [(e.old_class_id, e.new_class_id) for e in events if e.item_id == items[0]]
+        assert first_item == [(None, cat), (cat, dog)]
+        assert {e.action for e in events} == {"accept"}
+        assert {e.actor for e in events} == {"user:batch"}
+        assert noise in {e.proposal_id for e in events}
+        assert all(e.old_proposal_state == "pending" for e in events)
+
+    undone = actions.undo_last(project, actor=ACTOR)
+    assert undone.changed == 4
+    assert _snapshot(project) == before
+    with project.read() as session:
+        undo_events = session.scalars(select(LabelEvent).where(
+            LabelEvent.decision == undone.number)).all()
+    assert {e.undoes_decision for e in undo_events} == {result.number}
+    assert len(undo_events) == 4
