@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+
 import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.jobs.jobhelpers import items_with_truth, last_job, run_job
+from workbench.jobs import protocol, runner
 from workbench.store import open_project
-from workbench.store.schema import Projection
+from workbench.store.schema import Embedding, Job, Projection
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +64,45 @@ def test_projection_again_replaces_points(demo_folder):
     first = _points(demo_folder, "pca")
     assert run_job(demo_folder, "projection", "--method", "pca").returncode == 0
     assert _points(demo_folder, "pca") == first
+
+
+def _fit_reports(process, method: str, count: int) -> list[dict]:
+    """Read the trainer's output until ``count`` progress lines of the fit have arrived."""
+    reports = []
+    for line in process.stdout:
+        message = protocol.decode(line)
+        if message["event"] == "progress" and message["message"].startswith(f"{method} of"):
+            reports.append(message)
+            if len(reports) == count:
+                break
+    return reports
+
+
+def test_cancel_during_tsne_fit(demo_project):
+    # Perplexity 100 makes the fit take several seconds even on a fast machine,
+    # so the cancel below lands while it runs.
+    job_id = runner.create_job(demo_project, "projection",
+                               {"method": "tsne", "perplexity": 100.0})
+    process = subprocess.Popen(runner.trainer_command(demo_project, job_id),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=runner.trainer_environment())
+    try:
+        reports = _fit_reports(process, "tsne", 2)
+        cancelled_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        rest, errors = process.communicate(timeout=30)
+        exit_s = time.monotonic() - cancelled_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert len(reports) == 2, errors
+    assert reports[0]["message"] != reports[1]["message"]
+    assert exit_s < runner.CANCEL_GRACE_S
+    assert process.returncode == protocol.EXIT_CANCELLED
+    assert protocol.decode(rest.splitlines()[-1]) == {"event": "finished",
+                                                      "state": "cancelled"}
+    with demo_project.read() as session:
+        assert session.get(Job, job_id).state == "cancelled"
+        assert session.scalar(select(func.count(Projection.id))) == 0
+        assert session.scalar(select(func.count(Embedding.id))) == 0
