@@ -118,9 +118,9 @@ def run_in_worker(
 
     NOTE: this thread runs only when the worker releases the GIL, so a
     native call that holds it for seconds delays reports and the cancel.
-    Measured on 2 shared CPU cores, a umap-learn 0.5.12 fit of 20,000
-    points and a scikit-learn 1.9.1 t-SNE of 10,000 let it run at least
-    every 0.35 s.
+    Measured on 2 shared CPU cores, a umap-learn 0.5.12 fit of 70,000
+    points let it run at least every 0.75 s, and a scikit-learn 1.9.1
+    t-SNE of 10,000 at least every 0.25 s.
     """
     outcome: dict[str, Any] = {}
 
