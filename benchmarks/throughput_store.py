@@ -16,12 +16,20 @@ second is a plain scan of every item row. The batch accept takes the proposals t
 τ" takes (``review_queue`` then ``batch_choice``) and passes them to
 ``actions.accept_proposals`` as one decision, then ``actions.undo_last``.
 Its peer accepts proposals one call each, as the A key does.
+
+Run on its own, it times only the batch accept and its undo:
+
+    python benchmarks/throughput_store.py [--items 70000] [--batch 10000]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sqlite3
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -254,3 +262,29 @@ def time_batch_accept(project: Project, batch: int, single: int) -> dict:
         "single_scaled_s": round(scaled_s, 1),
         "speedup_over_single": round(scaled_s / accept_s, 1),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Time the batch accept and its undo on a synthetic store.")
+    parser.add_argument("--items", type=int, default=70_000, help="Items in the store.")
+    parser.add_argument("--batch", type=int, default=10_000,
+                        help="Proposals accepted as one decision.")
+    parser.add_argument("--single", type=int, default=100,
+                        help="Proposals accepted one call each, for the peer.")
+    args = parser.parse_args(argv)
+    load = [round(value, 2) for value in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as scratch:
+        project, info = build_store(Path(scratch) / "store", args.items)
+        try:
+            result = time_batch_accept(project, args.batch, args.single)
+        finally:
+            project.close()
+    info.pop("class_ids")
+    print(json.dumps({"load_average_at_start": load, **info, "batch_accept": result},
+                     indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
