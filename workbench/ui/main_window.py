@@ -36,6 +36,7 @@ from workbench.ui.scatter import EmbeddingView
 from workbench.ui.settings_dialog import SettingsDialog
 from workbench.ui.thumbnail_cache import ThumbnailCache, ThumbnailWorkers
 from workbench.ui.weak_sources import WeakSourcesEditor
+from workbench.ui.widgets import wait_cursor
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +471,8 @@ class MainWindow(QMainWindow):
         if not self._require_project():
             return
         try:
-            decision = actions.undo_last(self.project, actor=self.actor)
+            with wait_cursor():
+                decision = actions.undo_last(self.project, actor=self.actor)
         except (actions.ActionError, ProjectError) as exc:
             self.show_message(str(exc))
             return

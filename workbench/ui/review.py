@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from workbench.store import actions, queries
 from workbench.store.engine import Project, ProjectError
 from workbench.store.queries import ClassInfo, ReviewEntry
-from workbench.ui.widgets import refill_combo, unit_spin_box
+from workbench.ui.widgets import refill_combo, unit_spin_box, wait_cursor
 
 log = logging.getLogger(__name__)
 
@@ -548,8 +548,11 @@ class ReviewPanel(QWidget):
             self.message.emit(f"No pending proposal scores {threshold:.3f} or more.")
             return
         try:
-            decision = actions.accept_proposals(self.project, [e.id for e in chosen],
-                                                actor=self.actor)
+            # NOTE: this runs on the GUI thread, about 1 s for 10,000 proposals
+            # (benchmarks/throughput_store.py), so the window waits that long.
+            with wait_cursor():
+                decision = actions.accept_proposals(self.project, [e.id for e in chosen],
+                                                    actor=self.actor)
         except (actions.ActionError, ProjectError) as exc:
             self.message.emit(str(exc))
             return
