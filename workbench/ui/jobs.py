@@ -567,7 +567,9 @@ class JobsPanel(QWidget):
         axis = self._axes.get(group)
         if axis is None:
             axis = self.plot.addPlot(row=len(self._axes), col=0)
-            axis.addLegend(offset=(-10, 10))
+            # A translucent white box keeps the names readable over the lines.
+            axis.addLegend(offset=(-10, 10), brush=(255, 255, 255, 200),
+                           labelTextColor=(40, 40, 40), labelTextSize="8pt", colCount=2)
             axis.setLabel("left", METRIC_GROUPS[group])
             axis.setLabel("bottom", "step")
             axis.showGrid(x=True, y=True, alpha=0.2)

@@ -256,7 +256,7 @@ class BatchPanel(QWidget):
         chosen = self.chosen()
         proposals = sum(1 for row in self._rows if row.score >= self.threshold.value() and (
             self.class_box.currentData() is None or row.class_id == self.class_box.currentData()))
-        text = f"Accepting labels {_count(len(chosen), 'item')}"
+        text = f"Accepting sets the label of {_count(len(chosen), 'item')}"
         if proposals > len(chosen):
             others = _count(proposals - len(chosen), "lower-scored proposal")
             text += f" ({others} for the same items stay pending)"
