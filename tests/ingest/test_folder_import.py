@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from workbench.ingest.folder import import_folder
 from workbench.store import open_project, queries
-from workbench.store.schema import ImportIssue, Item
+from workbench.store.schema import ImportIssue
 
 
 def _png(path, value: int, size=(8, 8)):

@@ -249,7 +249,7 @@ def _snapshot(project) -> tuple[dict, dict]:
 
 
 def test_mixed_batch_undoes_exactly(project):
-    from workbench.store.schema import KIND_NOISE, KIND_WEAK
+    from workbench.store.schema import KIND_WEAK
 
     items = _item_ids(project)
     cat, dog = project.class_ids["cat"], project.class_ids["dog"]
