@@ -471,13 +471,14 @@ def _make_model(params: dict, network: str, backbone, device, state, *, share=1,
 def _kfold_metrics(prepared, images, params, network, backbone, state, device) -> dict:
     """Return K-fold accuracy on the human labels before and after FixMatch.
 
-    Before: logistic regression on the raw pixels, the supervised pixel
-    baseline. After: for each fold, a FixMatch network trained with that
-    fold's human labels hidden (all other labels and every unlabeled image
-    kept) predicts the hidden fold. To cost about one more training rather
-    than K, each fold network runs 1/K of the job's epochs and time budget,
-    so the after figure understates the job's own network. Empty when a
-    class has fewer than two human labels.
+    For each fold, two networks of the job's architecture train with that
+    fold's human labels hidden and predict them: before, the network on
+    the other labels alone; after, FixMatch with every unlabeled image as
+    well. The difference is what the unlabeled images add. To cost about one
+    more training rather than 2K, each network runs 1/(2K) of the job's
+    epochs and time budget, so both figures understate the job's own
+    network. Logistic regression on the pixels is stored as a reference.
+    Empty when a class has fewer than two human labels.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -492,26 +493,34 @@ def _kfold_metrics(prepared, images, params, network, backbone, state, device) -
     n_classes = len(prepared.data.class_ids)
     truth = y[evaluated]
     pixels = images[evaluated].reshape(len(evaluated), -1)
-    before = evaluation.out_of_fold(lambda: LogisticRegression(max_iter=1000), pixels, truth,
-                                    n_classes, folds=folds, seed=params["seed"],
-                                    check=state.check)
+    logistic = evaluation.out_of_fold(lambda: LogisticRegression(max_iter=1000), pixels, truth,
+                                      n_classes, folds=folds, seed=params["seed"],
+                                      check=state.check)
+    before = np.zeros((len(evaluated), n_classes))
     after = np.zeros((len(evaluated), n_classes))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["seed"])
     for fold, (_, test) in enumerate(splitter.split(pixels, truth)):
-        state.progress(0.15 + 0.4 * fold / folds, f"K-fold network {fold + 1} of {folds}")
         train_y = y.copy()
         train_y[evaluated[test]] = -1
-        model = _make_model(params, network, backbone, device, state.nested("kfold_"),
-                            share=folds)
-        model.fit(images, train_y, sample_weight=prepared.weights)
-        probabilities = model.predict_proba(images[evaluated[test]])
-        after[test, :probabilities.shape[1]] = probabilities
+        for half, (probabilities, prefix, unlabeled_weight, title) in enumerate((
+                (before, "kfold_labels_only_", 0.0, "labels only"),
+                (after, "kfold_", params["unlabeled_weight"], "FixMatch"))):
+            state.progress(0.15 + 0.4 * (fold + half / 2) / folds,
+                           f"K-fold network {fold + 1} of {folds}, {title}")
+            model = _make_model(params, network, backbone, device, state.nested(prefix),
+                                share=2 * folds)
+            model.unlabeled_weight = unlabeled_weight
+            model.fit(images, train_y, sample_weight=prepared.weights)
+            predicted = model.predict_proba(images[evaluated[test]])
+            probabilities[test, :predicted.shape[1]] = predicted
+    schedule = f"1/{2 * folds} of the epochs and time budget per fold"
     return {
         "kfold_folds": folds,
-        "kfold_before_model": "logistic regression on pixels",
+        "kfold_before_model": f"the same network on the human labels alone, {schedule}",
         "kfold_accuracy_before": round(evaluation.accuracy(before, truth), 4),
-        "kfold_after_model": f"FixMatch, 1/{folds} of the epochs and time budget per fold",
+        "kfold_after_model": f"FixMatch, {schedule}",
         "kfold_accuracy_after": round(evaluation.accuracy(after, truth), 4),
+        "kfold_accuracy_pixels_logistic": round(evaluation.accuracy(logistic, truth), 4),
         "calibration_error": round(evaluation.expected_calibration_error(after, truth), 4),
     }
 

@@ -311,9 +311,9 @@ FIXMATCH = JobKind(
               choices=("", "simclr", "rotation")),
         Param("image_size", int, 0, "Side in pixels that images are resized to; 0 uses "
               "28.", minimum=0, maximum=256),
-        Param("folds", int, 3, "K for K-fold accuracy on the human labels: logistic "
-              "regression on pixels before, and K FixMatch networks with 1/K of the epochs "
-              "and time budget each after.", minimum=2, maximum=20),
+        Param("folds", int, 3, "K for K-fold accuracy on the human labels: per fold, "
+              "the network on the labels alone (before) and FixMatch (after), each with "
+              "1/(2K) of the epochs and time budget.", minimum=2, maximum=20),
         *TRAINING,
     ),
 )
