@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors
 from sklearn.semi_supervised import LabelSpreading
 
 from trainers.methods.common import per_class_counts, prepare, require_labels, top_classes
@@ -51,11 +52,10 @@ class CosineLabelSpreading:
                 f"got {self.n_neighbors}.")
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         unit = X / np.where(norms > 0, norms, 1.0)
-        graph = kneighbors_graph(unit, self.n_neighbors, metric="cosine")
-        _, component = connected_components(graph + graph.T, directed=False)
+        spreading_graph, component_graph = _knn_graphs(unit, self.n_neighbors)
+        _, component = connected_components(component_graph, directed=False)
         self.reachable_ = np.isin(component, np.unique(component[y >= 0]))
-        # On unit vectors the Euclidean kNN of scikit-learn's kernel is the cosine kNN.
-        model = LabelSpreading(kernel="knn", n_neighbors=self.n_neighbors, alpha=self.alpha,
+        model = LabelSpreading(kernel=lambda a, b: spreading_graph, alpha=self.alpha,
                                max_iter=self.max_iter).fit(unit, y)
         n_classes = int(y.max()) + 1
         distributions = np.zeros((len(X), n_classes))
@@ -63,6 +63,33 @@ class CosineLabelSpreading:
         distributions[~self.reachable_] = 0.0
         self.distributions_ = np.nan_to_num(distributions)
         return self
+
+
+def _knn_graphs(unit: np.ndarray, k: int) -> tuple[csr_matrix, csr_matrix]:
+    """Return the kNN graphs of unit vectors for spreading and for reachability.
+
+    On unit vectors the Euclidean order of neighbours is the cosine order.
+    scikit-learn's Euclidean search is a blocked matrix product and its
+    cosine search sorts full distance blocks: on 60,000 pixels-pca vectors
+    (50 dimensions) they took 30 s and 160 s on the 2-core development
+    machine under load. So one Euclidean search of k + 1 neighbours serves
+    both graphs. The spreading graph is the one scikit-learn's
+    ``kernel="knn"`` builds: each item's k nearest, itself among them. The
+    reachability graph links each item to its k nearest others, both ways.
+    """
+    n = len(unit)
+    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(unit).kneighbors(
+        unit, return_distance=False)
+
+    def connectivity(columns: np.ndarray) -> csr_matrix:
+        rows = np.repeat(np.arange(n), columns.shape[1])
+        return csr_matrix((np.ones(rows.size), (rows, columns.ravel())), shape=(n, n))
+
+    spreading = connectivity(neighbours[:, :k])
+    # A self-loop among the k + 1 changes no component, so the item itself
+    # need not be removed to get its k nearest others.
+    reachability = connectivity(neighbours)
+    return spreading, reachability + reachability.T
 
 
 def run(project: Project, params: dict, state: TaskState, device: str) -> MethodResult:
