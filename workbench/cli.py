@@ -335,6 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ProjectError, JobError, ParamError, ImageError, IngestError, ExportError,
-            Cancelled, FileNotFoundError) as exc:
+            Cancelled, OSError) as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return 2

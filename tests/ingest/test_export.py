@@ -174,3 +174,32 @@ def test_cli_export(tmp_path, source):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["written"] == 12
     assert len(out.read_text(encoding="utf-8").splitlines()) == 13
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_file_export_onto_folder_rejected(tmp_path, source, fmt):
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="is a folder"):
+        export_project(source, fmt, tmp_path / "tree")
+    assert [p.name for p in (tmp_path / "tree").iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "source images", "tree"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "folders"])
+def test_export_below_a_file_rejected(tmp_path, source, fmt):
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(ExportError, match="a file is in its path"):
+        export_project(source, fmt, tmp_path / "notes" / "out")
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_cli_export_onto_folder_message(tmp_path, source):
+    source.close()
+    (tmp_path / "tree").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "export", str(tmp_path / "a"), "--format", "csv",
+         str(tmp_path / "tree")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "is a folder" in result.stderr

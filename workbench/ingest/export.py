@@ -124,13 +124,33 @@ def _relative_to(file: Path, folder: Path) -> str:
         return file.as_posix()
 
 
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents, or raise ExportError when a file is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ExportError(f"Cannot create the folder {folder}: a file is in its path. "
+                          "Choose another output path.") from None
+
+
 def _write_atomic(out: Path, write: Callable[[Any], None]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``out`` through a temporary file beside it, so a failed export leaves no partial file.
+
+    Raises ExportError, naming ``out`` and not the temporary file, when
+    ``out`` is a folder or cannot be written.
+    """
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder. Give the path of a file to write, such as a "
+                          "new file name inside it.")
+    _make_folder(out.parent)
     partial = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
         with open(partial, "w", newline="", encoding="utf-8") as handle:
             write(handle)
         os.replace(partial, out)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {out}: {exc.strerror or exc}. Choose a folder "
+                          "you can write to.") from None
     finally:
         partial.unlink(missing_ok=True)
 
@@ -314,7 +334,7 @@ def export_folders(project: Project, out: str | Path, *, mode: str = "copy",
     with project.read() as session:
         names = list(session.scalars(select(LabelClass.name).order_by(LabelClass.position)))
     folders = class_folders(names)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_folder(out)
     (out / CLASS_MAP_FILE).write_text(json.dumps(
         {"version": 1, "classes": {folder: name for name, folder in folders.items()}},
         ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
