@@ -225,3 +225,22 @@ def test_shortcuts_stay_distinct(tmp_path, source):
             keys = list(session.scalars(select(LabelClass.shortcut)))
     assert len(keys) == 4
     assert len(set(keys)) == 4
+
+
+def test_swapped_idx_files_named(tmp_path, source):
+    folder, images, labels = source
+    swapped = tmp_path / "swapped"
+    _idx(swapped / "train-images-idx3-ubyte", labels, 0x0801)
+    _idx(swapped / "train-labels-idx1-ubyte", images, 0x0803)
+    with open_project(tmp_path / "p", create=True) as project:
+        with pytest.raises(IngestError, match="declares 1 dimensions, but this file must have 3"):
+            import_idx(project, swapped)
+        assert _rows(project) == []
+
+
+def test_negative_limit_rejected(tmp_path, source):
+    folder, _, _ = source
+    with open_project(tmp_path / "p", create=True) as project:
+        with pytest.raises(IngestError, match="limit must be 0 or more, got -5"):
+            import_idx(project, folder, limit=-5)
+        assert _rows(project) == []

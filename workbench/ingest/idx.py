@@ -54,8 +54,12 @@ class IdxSource:
     dataset: str
 
 
-def read_idx(file: Path) -> np.ndarray:
-    """Read an unsigned-byte IDX file (gzip or plain) into an array of its shape."""
+def read_idx(file: Path, ndim: int | None = None) -> np.ndarray:
+    """Read an unsigned-byte IDX file (gzip or plain) into an array of its shape.
+
+    With ``ndim``, a file whose header declares another number of
+    dimensions raises IngestError before its size is checked.
+    """
     opener = gzip.open if file.suffix == ".gz" else open
     try:
         with opener(file, "rb") as handle:
@@ -64,11 +68,14 @@ def read_idx(file: Path) -> np.ndarray:
         raise IngestError(f"Cannot read {file}: {exc}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != UBYTE:
         raise IngestError(f"{file} is not an unsigned-byte IDX file (bad magic number).")
-    ndim = data[3]
-    header = 4 + 4 * ndim
+    declared = data[3]
+    if ndim is not None and declared != ndim:
+        raise IngestError(f"{file} declares {declared} dimensions, but this file must have "
+                          f"{ndim}. Check that the images and labels files are not swapped.")
+    header = 4 + 4 * declared
     if len(data) < header:
         raise IngestError(f"{file} ends inside its IDX header.")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=declared, offset=4))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
         raise IngestError(f"{file} contains {len(data) - header:,} data bytes, but its "
@@ -235,7 +242,9 @@ def import_idx(
     """
     progress = progress or Progress()
     source = find_source(path, split, labels)
-    images, targets = read_idx(source.images), read_idx(source.labels)
+    if limit is not None and limit < 0:
+        raise IngestError(f"limit must be 0 or more, got {limit}.")
+    images, targets = read_idx(source.images, ndim=3), read_idx(source.labels, ndim=1)
     if images.ndim != 3 or targets.ndim != 1 or len(images) != len(targets):
         raise IngestError(f"{source.images.name} {images.shape} and {source.labels.name} "
                           f"{targets.shape} do not match as images and labels.")
