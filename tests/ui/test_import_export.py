@@ -116,23 +116,40 @@ def test_idx_dialog_options(qtbot):
         "labeled_fraction": None, "seed": 3}
 
 
-def test_open_project_waits_for_import(qtbot, window, tmp_path):
+def _start_blocked_import(controller, project, tmp_path):
+    """Start an import that waits until the returned event is set."""
     import threading
 
     from workbench.ingest.folder import import_folder
 
     release = threading.Event()
-    controller, project, folder = window.import_export, window.project, window.project.folder
     (tmp_path / "empty").mkdir()
 
     def slow_import(progress):
         release.wait(30)
         return import_folder(project, tmp_path / "empty", progress=progress)
 
+    controller.start("Importing", slow_import)
+    return release
+
+
+def test_open_project_waits_for_import(qtbot, window, tmp_path):
+    controller, folder = window.import_export, window.project.folder
     with qtbot.waitSignal(controller.finished, timeout=60_000):
-        controller.start("Importing", slow_import)
+        release = _start_blocked_import(controller, window.project, tmp_path)
         assert not window.open_project(folder)
         assert "import or export is running" in window.statusBar().currentMessage()
+        assert window.project.folder == folder
+        release.set()
+
+
+def test_new_project_waits_for_import(qtbot, window, tmp_path):
+    controller, folder = window.import_export, window.project.folder
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        release = _start_blocked_import(controller, window.project, tmp_path)
+        assert not window.new_project(tmp_path / "new project")
+        assert "import or export is running" in window.statusBar().currentMessage()
+        assert not (tmp_path / "new project").exists()
         assert window.project.folder == folder
         release.set()
 

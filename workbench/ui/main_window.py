@@ -232,6 +232,10 @@ class MainWindow(QMainWindow):
 
     def new_project(self, folder: Path) -> bool:
         """Create an empty project in ``folder`` and open it."""
+        # Checked before the folder is written, because open_project would
+        # reject the new project and leave it behind.
+        if self._import_running():
+            return False
         if (folder / "project.sqlite").exists():
             self.show_error("Cannot create project",
                             f"{folder} already has a project. Open it with File > Open project.")
@@ -243,11 +247,17 @@ class MainWindow(QMainWindow):
             return False
         return self.open_project(folder)
 
+    def _import_running(self) -> bool:
+        """Show a status message and return True while an import or export runs."""
+        if not self.import_export.busy:
+            return False
+        self.show_message("An import or export is running; wait for it to finish "
+                          "or cancel it, then open the other project.")
+        return True
+
     def open_project(self, folder: Path) -> bool:
         """Open a project folder; a problem shows as a message and returns False."""
-        if self.import_export.busy:
-            self.show_message("An import or export is running; wait for it to finish "
-                              "or cancel it, then open the other project.")
+        if self._import_running():
             return False
         try:
             project = open_project(folder)
