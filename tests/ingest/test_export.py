@@ -21,6 +21,7 @@ from workbench.ingest.export import (
     safe_folder_name,
 )
 from workbench.ingest.folder import CLASS_MAP_FILE, import_folder
+from workbench.ingest.progress import Cancelled, Progress
 from workbench.store import actions, open_project
 from workbench.store.schema import Item, Job, LabelClass, Proposal
 
@@ -203,3 +204,30 @@ def test_cli_export_onto_folder_message(tmp_path, source):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "is a folder" in result.stderr
+
+
+class _CancelAfter(Progress):
+    """A Progress whose cancel is requested after ``steps`` exported items."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def step(self, count: int = 1) -> None:
+        super().step(count)
+        if self.done >= self.steps:
+            self.cancel()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_cancelled_folder_export_removed(tmp_path, source, existing):
+    out = tmp_path / "tree"
+    if existing:
+        out.mkdir()
+    with pytest.raises(Cancelled):
+        export_project(source, "folders", out, mode="symlink", progress=_CancelAfter(3))
+    if existing:
+        assert list(out.iterdir()) == []
+    else:
+        assert not out.exists()
+    assert len(list((tmp_path / "source images").rglob("*.png"))) == 13

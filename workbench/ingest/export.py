@@ -334,7 +334,21 @@ def export_folders(project: Project, out: str | Path, *, mode: str = "copy",
     with project.read() as session:
         names = list(session.scalars(select(LabelClass.name).order_by(LabelClass.position)))
     folders = class_folders(names)
+    created = not out.exists()
     _make_folder(out)
+    try:
+        _write_tree(rows, folders, out, mode, report, progress)
+    except BaseException:
+        # The folder was new or empty, so everything in it is this export's.
+        # A half-written tree would look like a complete export.
+        # NOTE: a killed process (SIGKILL) skips this and leaves the partial tree.
+        _remove_contents(out, remove_folder=created)
+        raise
+    return report
+
+
+def _write_tree(rows: list[ExportRow], folders: dict[str, str], out: Path, mode: str,
+                report: ExportReport, progress: Progress) -> None:
     (out / CLASS_MAP_FILE).write_text(json.dumps(
         {"version": 1, "classes": {folder: name for name, folder in folders.items()}},
         ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -350,7 +364,18 @@ def export_folders(project: Project, out: str | Path, *, mode: str = "copy",
             report.written += 1
             report.labeled += row.label is not None
         progress.step()
-    return report
+
+
+def _remove_contents(out: Path, *, remove_folder: bool) -> None:
+    """Delete what an export wrote into ``out``. Links are removed, never followed."""
+    if remove_folder:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def export_project(project: Project, fmt: str, out: str | Path, *, mode: str = "copy",
