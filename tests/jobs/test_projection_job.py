@@ -56,6 +56,8 @@ def test_projection_stores_every_item(demo_folder, method, floor):
     assert job.metrics["points"] == 1797
     assert job.metrics["method"] == method
     assert "stored" not in job.metrics
+    if method == "tsne":
+        assert job.metrics["max_iter"] == 1000
     assert _neighbour_accuracy(demo_folder, points) > floor
 
 

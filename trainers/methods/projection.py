@@ -27,6 +27,15 @@ METHODS = ("pca", "umap", "tsne")
 # Share of the job's progress bar before and during the fit.
 FIT_START, FIT_END = 0.5, 0.95
 
+# t-SNE iterations when the job leaves max_iter at 0. On 60,000
+# Fashion-MNIST images as 50 PCA components (scikit-learn 1.9.1, the 2-core
+# development machine under load), 500 iterations took 594 s and 1,000 took
+# 868 to 1,250 s. 5-NN accuracy of the true classes in the plane was 0.828
+# after 500 and 0.840 after 1,000.
+TSNE_ITERATIONS, TSNE_ITERATIONS_LARGE, TSNE_LARGE = 1000, 500, 10_000
+# scikit-learn 1.9 runs 250 iterations of early exaggeration before the rest.
+TSNE_MIN_ITERATIONS = 250
+
 
 class FitProgress:
     """Stage and step count of a running fit, written by the fitting thread."""
@@ -92,10 +101,13 @@ class _TsneOutput(_ProgressStream):
 
 
 def project_2d(X: np.ndarray, method: str, *, seed: int = 0, neighbors: int = 15,
-               perplexity: float = 30.0, progress: FitProgress | None = None) -> np.ndarray:
+               perplexity: float = 30.0, max_iter: int = 0,
+               progress: FitProgress | None = None) -> np.ndarray:
     """Return (n, 2) coordinates of ``X``; raises ValueError for too few rows.
 
-    ``progress``, when given, follows UMAP's epochs and t-SNE's iterations.
+    ``max_iter`` is t-SNE's number of iterations; 0 picks it from the
+    number of rows (``tsne_iterations``). ``progress``, when given, follows
+    UMAP's epochs and t-SNE's iterations.
     """
     if len(X) < 3:
         raise ValueError(f"A projection needs at least 3 items, got {len(X)}.")
@@ -107,7 +119,7 @@ def project_2d(X: np.ndarray, method: str, *, seed: int = 0, neighbors: int = 15
     if method == "umap":
         return _umap(X, seed, neighbors, progress)
     if method == "tsne":
-        return _tsne(X, seed, perplexity, progress)
+        return _tsne(X, seed, perplexity, max_iter or tsne_iterations(len(X)), progress)
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
 
 
@@ -121,12 +133,21 @@ def _umap(X: np.ndarray, seed: int, neighbors: int, progress: FitProgress) -> np
     return model.fit_transform(X)
 
 
-def _tsne(X: np.ndarray, seed: int, perplexity: float, progress: FitProgress) -> np.ndarray:
+def tsne_iterations(rows: int) -> int:
+    """Return the t-SNE iterations for ``rows`` points when none are requested."""
+    return TSNE_ITERATIONS if rows <= TSNE_LARGE else TSNE_ITERATIONS_LARGE
+
+
+def _tsne(X: np.ndarray, seed: int, perplexity: float, max_iter: int,
+          progress: FitProgress) -> np.ndarray:
     from sklearn.manifold import TSNE
 
+    if max_iter < TSNE_MIN_ITERATIONS:
+        raise ValueError(f"t-SNE needs max_iter of at least {TSNE_MIN_ITERATIONS}, got "
+                         f"{max_iter}; pass 0 to pick it from the number of items.")
     progress.update("nearest neighbours")
     model = TSNE(n_components=2, perplexity=min(perplexity, (len(X) - 1) / 3.0),
-                 random_state=seed, init="pca", verbose=2)
+                 max_iter=max_iter, random_state=seed, init="pca", verbose=2)
     # scikit-learn reports iterations only by printing them. The redirect
     # covers the whole process, but TaskState writes to the stream it kept
     # at start, so the job's messages still reach the real standard output.
@@ -144,7 +165,7 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     def fit() -> np.ndarray:
         return project_2d(features.vectors[rows], method, seed=params["seed"],
                           neighbors=params["neighbors"], perplexity=params["perplexity"],
-                          progress=progress)
+                          max_iter=params["max_iter"], progress=progress)
 
     def report(elapsed_s: float) -> tuple[float, str]:
         value = FIT_START + (FIT_END - FIT_START) * progress.fraction()
@@ -162,4 +183,6 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
              "y": float(y), "created_at": now} for i, (x, y) in zip(item_ids, points)])
 
     metrics = {"space": key, "method": method, "points": len(rows)}
+    if method == "tsne":
+        metrics["max_iter"] = params["max_iter"] or tsne_iterations(len(rows))
     return MethodResult(None, [], metrics, [features.store, store])

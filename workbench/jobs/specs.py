@@ -246,6 +246,10 @@ PROJECTION = JobKind(
         Param("method", str, "umap", "Projection method.", choices=("pca", "umap", "tsne")),
         Param("neighbors", int, 15, "UMAP neighbours.", minimum=2, maximum=200),
         Param("perplexity", float, 30.0, "t-SNE perplexity.", minimum=2.0, maximum=100.0),
+        Param("max_iter", int, 0, "t-SNE iterations, the 250 of early exaggeration "
+              "included; at least 250. 0 uses 1,000 for up to 10,000 items and 500 for "
+              "more, which halves the time of large projections.", minimum=0,
+              maximum=100_000),
         SEED,
         DEVICE,
     ),
