@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench.logs import setup_logging
 
 log = logging.getLogger("workbench.qt")
+
+# Python runs a signal handler only when the interpreter runs, and Qt's
+# event loop runs no Python while idle, so a timer wakes it this often.
+SIGNAL_POLL_MS = 200
 
 _QT_LEVELS = {
     QtMsgType.QtDebugMsg: logging.DEBUG,
@@ -37,6 +42,27 @@ def _excepthook(window):
     return hook
 
 
+def quit_on_signals(app: QApplication) -> QTimer:
+    """Quit the application on SIGINT (Ctrl+C in its terminal) and SIGTERM.
+
+    Quitting emits aboutToQuit, which runs the window's shutdown, so
+    running jobs are cancelled and the thumbnail worker processes stop.
+    Otherwise Qt's loop leaves Ctrl+C unhandled, and SIGTERM ends the
+    process without stopping those worker processes. Returns the wake-up
+    timer, which the application owns.
+    """
+    def handle(number, _frame) -> None:
+        log.info("Received %s, quitting", signal.Signals(number).name)
+        app.quit()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(SIGNAL_POLL_MS)
+    return timer
+
+
 def make_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("workbench")
@@ -53,6 +79,7 @@ def run_app(folder: Path | None = None) -> int:
     window = MainWindow()
     sys.excepthook = _excepthook(window)
     app.aboutToQuit.connect(window.shutdown)
+    quit_on_signals(app)
     window.show()
     if folder is not None:
         window.open_project(Path(folder))
