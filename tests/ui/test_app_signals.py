@@ -1,4 +1,4 @@
-"""The window started as ``workbench open`` quits on SIGINT and SIGTERM and stops its workers."""
+"""The window started as ``workbench open`` quits on signals, and its workers do not outlive it."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc for child processes")
-@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_window_quits_on_signal(demo_folder, number):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     process = subprocess.Popen([sys.executable, "-m", "workbench", "open", str(demo_folder)],
@@ -51,7 +51,8 @@ def test_window_quits_on_signal(demo_folder, number):
         workers = _children(process.pid)
         process.send_signal(number)
         _, stderr = process.communicate(timeout=EXIT_TIMEOUT_S)
-        deadline = time.monotonic() + 5
+        # A killed window shuts nothing down, so its workers must notice on their own.
+        deadline = time.monotonic() + 10
         while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         left = [pid for pid in workers if _alive(pid)]
@@ -63,6 +64,7 @@ def test_window_quits_on_signal(demo_folder, number):
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    assert process.returncode == 0, stderr
-    assert "Traceback" not in stderr
     assert left == []
+    if number != signal.SIGKILL:
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr

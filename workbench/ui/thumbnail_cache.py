@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import OrderedDict, deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +27,27 @@ from workbench.ingest.images import ImageError
 from workbench.ingest.thumbnails import thumbnail_png
 
 log = logging.getLogger(__name__)
+
+# How often a worker process checks that the window process still exists.
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Start a thread that ends this worker process once the window process is gone.
+
+    A spawned worker gets both ends of its task queue's pipe (Python 3.11's
+    multiprocessing.Queue pickles both), so when the window dies without
+    shutting the pool down (a crash, SIGKILL) the worker never reads end of
+    file and would wait for tasks forever.
+    NOTE: on Windows os.getppid() keeps returning the dead parent's id, so
+    this check never fires there.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _thumbnail_task(cache: Path, file: Path, sha256: str,
@@ -78,7 +101,8 @@ class ThumbnailWorkers:
                                       thread_name_prefix="thumbnails")
         # Never fork: the window process runs Qt's threads.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.max_workers, mp_context=context)
+        return ProcessPoolExecutor(max_workers=self.max_workers, mp_context=context,
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
 
     def discard_broken(self) -> None:
         """Drop a pool whose worker died; the next request starts a new one."""
