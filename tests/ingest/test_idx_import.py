@@ -244,3 +244,39 @@ def test_negative_limit_rejected(tmp_path, source):
         with pytest.raises(IngestError, match="limit must be 0 or more, got -5"):
             import_idx(project, folder, limit=-5)
         assert _rows(project) == []
+
+
+def test_stray_label_value_warned(tmp_path):
+    folder = tmp_path / "stray"
+    images = np.zeros((11, 2, 2), dtype=np.uint8) + np.arange(11).reshape(11, 1, 1)
+    labels = np.array([*range(10), 200])
+    _idx(folder / "train-images-idx3-ubyte", images, 0x0803)
+    _idx(folder / "train-labels-idx1-ubyte", labels, 0x0801)
+    with open_project(tmp_path / "p", create=True) as project:
+        report = import_idx(project, folder)
+        with project.read() as session:
+            classes = list(session.scalars(select(LabelClass.name).order_by(LabelClass.position)))
+    assert classes == [*(str(i) for i in range(10)), "200"]
+    assert report.added == 11
+    gaps = [w for w in report.warnings if "not contiguous from 0" in w]
+    assert len(gaps) == 1
+    assert "200 occurs after 0-9" in gaps[0]
+
+
+def test_labels_from_one_warned(tmp_path):
+    folder = tmp_path / "one-based"
+    _idx(folder / "train-images-idx3-ubyte", np.arange(12).reshape(3, 2, 2), 0x0803)
+    _idx(folder / "train-labels-idx1-ubyte", np.array([1, 2, 3]), 0x0801)
+    with open_project(tmp_path / "p", create=True) as project:
+        report = import_idx(project, folder)
+        with project.read() as session:
+            classes = list(session.scalars(select(LabelClass.name).order_by(LabelClass.position)))
+    assert classes == ["1", "2", "3"]
+    assert any("1, 2, 3 occur without a label 0" in w for w in report.warnings)
+
+
+def test_contiguous_labels_not_warned(tmp_path, source):
+    folder, _, _ = source
+    with open_project(tmp_path / "p", create=True) as project:
+        report = import_idx(project, folder)
+    assert not [w for w in report.warnings if "contiguous" in w]

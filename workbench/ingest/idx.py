@@ -44,6 +44,7 @@ FASHION_MNIST_CLASSES = (
 )
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
 CANCEL_CHECK_EVERY = 256
+MAX_LISTED_LABELS = 20
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,26 @@ def default_class_names(source: IdxSource, count: int) -> list[str]:
     return [str(i) for i in range(count)]
 
 
+def _warn_label_gaps(source: IdxSource, values: list[int], report: ImportReport) -> None:
+    """Warn when the label values are not 0, 1, 2, ... without a gap.
+
+    A stray value (200 among 0-9) usually means a damaged or wrong labels file.
+    """
+    run = 0
+    while run < len(values) and values[run] == run:
+        run += 1
+    odd = values[run:]
+    if not odd:
+        return
+    listed = ", ".join(str(value) for value in odd[:MAX_LISTED_LABELS])
+    if len(odd) > MAX_LISTED_LABELS:
+        listed += f" and {len(odd) - MAX_LISTED_LABELS} more"
+    start = f"after 0-{run - 1}" if run else "without a label 0"
+    report.warn(f"Label values in {source.labels.name} are not contiguous from 0: {listed} "
+                f"{'occurs' if len(odd) == 1 else 'occur'} {start}. Each value got its own "
+                "class. Check that this is the labels file of these images.")
+
+
 def choose_labeled(targets: np.ndarray, *, labels_per_class: int | None = None,
                    labeled_fraction: float | None = None, seed: int = 0) -> np.ndarray:
     """Return a mask of the items that keep their label, drawn per class with ``seed``.
@@ -187,7 +208,7 @@ def _merge_truth(folder: Path, rows: list[tuple[str, str]]) -> None:
     os.replace(partial, file)
 
 
-def _write_pngs(project: Project, source: IdxSource, images: np.ndarray, names: list[str],
+def _write_pngs(project: Project, source: IdxSource, images: np.ndarray, names: dict[int, str],
                 targets: np.ndarray, keep: np.ndarray, report: ImportReport,
                 progress: Progress) -> tuple[list[NewItem], list[tuple[str, str]]]:
     folder = Path("images") / source.dataset / source.split
@@ -213,7 +234,7 @@ def _write_pngs(project: Project, source: IdxSource, images: np.ndarray, names: 
             continue
         (project.folder / path).write_bytes(data)
         known.add(path, sha)
-        name = names[targets[index]]
+        name = names[int(targets[index])]
         items.append(NewItem(path, sha, int(row_width), int(height),
                              name if keep[index] else None, source.split,
                              {"idx_file": source.images.name, "idx_index": index}))
@@ -250,19 +271,27 @@ def import_idx(
                           f"{targets.shape} do not match as images and labels.")
     if limit is not None:
         images, targets = images[:limit], targets[:limit]
-    count = int(targets.max()) + 1 if len(targets) else 0
+    values = [int(value) for value in np.unique(targets)]
+    count = values[-1] + 1 if values else 0
     raw_names = list(class_names) if class_names else default_class_names(source, count)
     if len(raw_names) < count:
         raise IngestError(f"{source.labels.name} has labels up to {count - 1}, but only "
                           f"{len(raw_names)} class names were given.")
     report = ImportReport()
-    cleaned = clean_class_names(raw_names, existing_class_names(project), report)
-    names = [cleaned[name] or str(i) for i, name in enumerate(raw_names)]
+    _warn_label_gaps(source, values, report)
+    # Named classes (given or Fashion-MNIST's) are the data set's class list, so
+    # all of them up to the largest label are created. Classes named by their
+    # number are created only for the label values that occur.
+    named = bool(class_names) or raw_names[:count] != [str(i) for i in range(count)]
+    created = range(count) if named else values
+    used_names = [raw_names[value] for value in created]
+    cleaned = clean_class_names(used_names, existing_class_names(project), report)
+    names = {value: cleaned[raw_names[value]] or str(value) for value in created}
     keep = choose_labeled(targets, labels_per_class=labels_per_class,
                           labeled_fraction=labeled_fraction, seed=seed)
     items, truth = _write_pngs(project, source, images, names, targets, keep, report, progress)
-    shortcuts = {name: str(i) for i, name in enumerate(names[:10])}
+    shortcuts = {name: str(value) for value, name in names.items() if value < 10}
     write_items(project, items, report, actor=f"import:idx:{source.images.name}",
-                classes=names[:count], shortcuts=shortcuts, progress=progress)
+                classes=list(names.values()), shortcuts=shortcuts, progress=progress)
     _merge_truth(project.folder, truth)
     return report
