@@ -139,6 +139,30 @@ def cmd_proposals(args) -> int:
     return 0
 
 
+PARAM_TYPE_NAMES = {bool: "true or false", int: "integer", float: "number", str: "text"}
+
+
+def _param_help(param) -> str:
+    """Return a parameter's help with its type, default, choices and range."""
+    default = param.default if param.default != "" else "empty"
+    if isinstance(default, bool):
+        default = str(default).lower()
+    parts = [param.help]
+    if param.choices is not None:
+        parts.append(f"Choices: {', '.join(param.choices)}.")
+    else:
+        parts.append(f"Type: {PARAM_TYPE_NAMES.get(param.type, param.type.__name__)}.")
+    parts.append(f"Default: {default}.")
+    if param.minimum is not None and param.maximum is not None:
+        parts.append(f"Range: {param.minimum} to {param.maximum}.")
+    elif param.minimum is not None:
+        parts.append(f"Range: at least {param.minimum}.")
+    elif param.maximum is not None:
+        parts.append(f"Range: at most {param.maximum}.")
+    # argparse formats help strings with %, so a literal % must be doubled.
+    return " ".join(parts).replace("%", "%%")
+
+
 def _job_param_parser(kind_name: str) -> argparse.ArgumentParser:
     from workbench.jobs.specs import job_kind
 
@@ -146,8 +170,14 @@ def _job_param_parser(kind_name: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"workbench job run {kind_name} PROJECT",
                                      description=kind.description)
     for param in kind.params:
+        if param.choices:
+            metavar = "{" + ",".join(param.choices) + "}"
+        elif param.type is bool:
+            metavar = "{true,false}"
+        else:
+            metavar = param.name.upper()
         parser.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name,
-                            help=f"{param.help} Default: {param.default}.")
+                            metavar=metavar, help=_param_help(param))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="Set a parameter by name; may be repeated.")
     return parser
