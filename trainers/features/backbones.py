@@ -113,6 +113,43 @@ def clip_model(arch: str, pretrained: str | None, weights: str | None, download:
     return model, transform, open_clip.get_tokenizer(arch)
 
 
+def _hub_caches() -> list[Path]:
+    """Return the folders Hugging Face and open_clip cache weights in, as they resolve them."""
+    home = Path(os.environ.get("HF_HOME") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+    hub = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+               or home / "hub")
+    return [hub.expanduser(), Path.home() / ".cache" / "clip"]
+
+
+def require_clip_weights(space) -> None:
+    """Raise ValueError at once when a clip space's weights cannot be on this machine.
+
+    Importing open_clip imports torch, which takes several seconds, so this
+    check looks at the files alone. With no ``--weights`` file, downloads off
+    and no CLIP checkpoint in any cache folder, the exact check after the
+    import would fail too. With such a checkpoint present, that exact check
+    decides.
+    """
+    if space.family != "clip":
+        return
+    if space.weights:
+        file = Path(space.weights).expanduser()
+        if not file.is_file():
+            raise ValueError(f"Weights file {file} not found. Check the --weights path.")
+        return
+    if space.options.get("download"):
+        return
+    for folder in _hub_caches():
+        if folder.is_dir() and any("clip" in entry.name.lower() for entry in folder.iterdir()):
+            return
+    raise ValueError(
+        f"Weights {space.arch}/{space.pretrained} are not in the local cache and downloads "
+        f"are off. Pass --weights PATH to a local open_clip checkpoint, or --download true "
+        f"to fetch them."
+    )
+
+
 def _check_clip_cache(open_clip, arch: str, tag: str, download: bool) -> None:
     config = open_clip.pretrained.get_pretrained_cfg(arch, tag)
     if not config:

@@ -198,6 +198,7 @@ def _compute(project, data, space, rows, state, device, span):
                                      _model_file(project, space))
     from trainers.features import backbones
 
+    backbones.require_clip_weights(space)
     return backbones.embed(space, paths, state, device, span)
 
 

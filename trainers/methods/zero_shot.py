@@ -16,6 +16,7 @@ import json
 import numpy as np
 from sqlalchemy import select
 
+from trainers.features.backbones import require_clip_weights
 from trainers.features.spaces import parse_space
 from trainers.methods.common import Prepared, per_class_counts, prepare, top_classes
 from trainers.methods.evaluation import accuracy
@@ -113,6 +114,8 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     if space.family != "clip":
         raise ValueError(f"Zero-shot needs a clip space, got {params['space']!r}; use "
                          f"clip or clip:MODEL/TAG.")
+    # The prompts need the text encoder even when every image vector is cached.
+    require_clip_weights(space)
     prepared = prepare(project, params, state, device, space=space, span=(0.0, 0.7))
     if not len(prepared.unlabeled):
         raise ValueError("Zero-shot has nothing to propose: every readable item is labeled.")
