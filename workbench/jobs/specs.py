@@ -7,6 +7,7 @@ them. Plain data only, so this module imports neither Qt nor torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ class Param:
                 f"Invalid value {value!r} for {self.name}: expected {self.type.__name__}. "
                 f"{self.help}"
             ) from None
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise ParamError(f"Invalid value {value!r} for {self.name}: expected a finite "
+                             f"number. {self.help}")
         if self.choices is not None and parsed not in self.choices:
             raise ParamError(
                 f"Invalid value {parsed!r} for {self.name}: use one of {', '.join(self.choices)}."
