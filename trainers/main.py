@@ -100,6 +100,10 @@ def run_job(project: Project, job_id: int, state: TaskState) -> int:
     _start(project, job_id, device)
     state.emit("started", job=job_id, pid=os.getpid(), device=device, kind=kind)
     state.progress(0.0, "loading torch" if needs_torch else "loading data")
+    requested = params.get("device", "auto")
+    if not needs_torch and requested not in ("auto", "cpu"):
+        state.log(f"Device {requested!r} ignored: {kind} with these parameters runs on the "
+                  f"CPU (scikit-learn).", level="warning")
     try:
         if needs_torch:
             device = _resolve_device(device, True)

@@ -71,6 +71,18 @@ def test_json_progress_lines(demo_folder):
     assert progress[-1] == 1.0
 
 
+def test_unused_device_warned(demo_folder):
+    # The logistic head runs in scikit-learn, so a requested GPU is not used.
+    result = _workbench("job", "run", "self-training", demo_folder, "--json", "--rounds", "1",
+                        "--device", "cuda")
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    warnings = [m["message"] for m in messages
+                if m["event"] == "log" and m.get("level") == "warning"]
+    assert any("Device 'cuda' ignored" in text for text in warnings)
+    assert messages[0]["device"] == "cpu"
+
+
 def test_bad_parameter_is_rejected_before_start(demo_folder):
     result = _workbench("job", "run", "self-training", demo_folder, "--threshold", "1.5")
     assert result.returncode == 2
