@@ -97,7 +97,8 @@ def cmd_export(args) -> int:
 
     with open_project(args.project) as project:
         report = export_project(project, args.format, args.out, mode=args.mode,
-                                labeled_only=args.labeled_only, progress=tqdm_progress())
+                                labeled_only=args.labeled_only, overwrite=args.overwrite,
+                                progress=tqdm_progress())
     _print_report(report, args.json)
     return 0
 
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--mode", choices=("copy", "hardlink", "symlink"), default="copy",
                         help="How the folder tree gets the image files. Default: copy.")
     export.add_argument("--labeled-only", action="store_true", help="Leave unlabeled items out.")
+    export.add_argument("--overwrite", action="store_true",
+                        help="Replace an existing csv or jsonl file. A folder tree always "
+                             "needs a new or empty folder.")
     export.add_argument("--json", action="store_true", help="Print the export report as JSON.")
     export.set_defaults(func=cmd_export)
 

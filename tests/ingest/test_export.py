@@ -231,3 +231,32 @@ def test_cancelled_folder_export_removed(tmp_path, source, existing):
     else:
         assert not out.exists()
     assert len(list((tmp_path / "source images").rglob("*.png"))) == 13
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_file_export_keeps_existing_file(tmp_path, source, fmt):
+    out = tmp_path / f"labels.{fmt}"
+    out.write_text("mine")
+    with pytest.raises(ExportError, match="already exists. Pass --overwrite"):
+        export_project(source, fmt, out)
+    assert out.read_text() == "mine"
+    report = export_project(source, fmt, out, overwrite=True)
+    assert report.written == 13
+    assert out.read_text() != "mine"
+
+
+def test_cli_export_overwrite_flag(tmp_path, source):
+    source.close()
+    out = tmp_path / "labels.csv"
+    out.write_text("mine")
+    command = [sys.executable, "-m", "workbench", "export", str(tmp_path / "a"),
+               "--format", "csv", str(out)]
+    without_flag = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert without_flag.returncode == 2
+    assert str(out) in without_flag.stderr
+    assert "--overwrite" in without_flag.stderr
+    assert out.read_text() == "mine"
+    with_flag = subprocess.run([*command, "--overwrite"], capture_output=True, text=True,
+                              timeout=120)
+    assert with_flag.returncode == 0, with_flag.stderr
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 14

@@ -102,3 +102,18 @@ def test_worker_runs_off_calling_thread(project, images):
                     - children_start.ru_utime - children_start.ru_stime)
     assert children_cpu > 0.1
     assert thread_cpu < children_cpu / 4
+
+
+def test_worker_export_overwrites_when_asked(project, images, tmp_path):
+    # The window's save dialog confirms a replace, then passes overwrite=True.
+    run_in_worker("import-folder", project.folder, {"root": str(images)}, Progress())
+    out = tmp_path / "labels.csv"
+    out.write_text("mine")
+    options = {"fmt": "csv", "out": str(out), "mode": "copy"}
+    with pytest.raises(TaskFailed, match="already exists"):
+        run_in_worker("export", project.folder, options, Progress())
+    assert out.read_text() == "mine"
+    report = run_in_worker("export", project.folder, {**options, "overwrite": True},
+                           Progress())
+    assert report.written == 30
+    assert len(out.read_text().splitlines()) == 31

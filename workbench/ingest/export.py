@@ -133,15 +133,23 @@ def _make_folder(folder: Path) -> None:
                           "Choose another output path.") from None
 
 
-def _write_atomic(out: Path, write: Callable[[Any], None]) -> None:
-    """Write ``out`` through a temporary file beside it, so a failed export leaves no partial file.
-
-    Raises ExportError, naming ``out`` and not the temporary file, when
-    ``out`` is a folder or cannot be written.
-    """
+def _check_file_target(out: Path, overwrite: bool) -> None:
+    """Raise ExportError when ``out`` is a folder, or an existing file and not ``overwrite``."""
     if out.is_dir():
         raise ExportError(f"{out} is a folder. Give the path of a file to write, such as a "
                           "new file name inside it.")
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists. Pass --overwrite to replace it, or choose "
+                          "another file name.")
+
+
+def _write_atomic(out: Path, write: Callable[[Any], None], overwrite: bool) -> None:
+    """Write ``out`` through a temporary file beside it, so a failed export leaves no partial file.
+
+    Raises ExportError, naming ``out`` and not the temporary file, when
+    ``out`` is a folder, exists and ``overwrite`` is false, or cannot be written.
+    """
+    _check_file_target(out, overwrite)
     _make_folder(out.parent)
     partial = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
@@ -162,9 +170,13 @@ def _check_files(rows: list[ExportRow], report: ExportReport) -> None:
 
 
 def export_csv(project: Project, out: str | Path, *, labeled_only: bool = False,
-               progress: Progress | None = None) -> ExportReport:
-    """Write path, label, source, confidence, actor, time (and split, sha256) per item."""
+               overwrite: bool = False, progress: Progress | None = None) -> ExportReport:
+    """Write path, label, source, confidence, actor, time (and split, sha256) per item.
+
+    An existing ``out`` raises ExportError unless ``overwrite`` is true.
+    """
     out = Path(out).expanduser().resolve()
+    _check_file_target(out, overwrite)
     progress = progress or Progress()
     report = ExportReport("csv", out)
     rows = export_rows(project, labeled_only=labeled_only)
@@ -181,7 +193,7 @@ def export_csv(project: Project, out: str | Path, *, labeled_only: bool = False,
                              row.split or "", row.sha256])
             progress.step()
 
-    _write_atomic(out, write)
+    _write_atomic(out, write, overwrite)
     _check_files(rows, report)
     report.written = len(rows)
     report.labeled = sum(1 for row in rows if row.label is not None)
@@ -218,9 +230,13 @@ def _history(session: Session) -> dict[int, list[dict[str, Any]]]:
 
 
 def export_jsonl(project: Project, out: str | Path, *, labeled_only: bool = False,
-                 progress: Progress | None = None) -> ExportReport:
-    """Write one JSON object per item: file, label and its whole label history."""
+                 overwrite: bool = False, progress: Progress | None = None) -> ExportReport:
+    """Write one JSON object per item: file, label and its whole label history.
+
+    An existing ``out`` raises ExportError unless ``overwrite`` is true.
+    """
     out = Path(out).expanduser().resolve()
+    _check_file_target(out, overwrite)
     progress = progress or Progress()
     report = ExportReport("jsonl", out)
     rows = export_rows(project, labeled_only=labeled_only)
@@ -242,7 +258,7 @@ def export_jsonl(project: Project, out: str | Path, *, labeled_only: bool = Fals
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             progress.step()
 
-    _write_atomic(out, write)
+    _write_atomic(out, write, overwrite)
     _check_files(rows, report)
     report.written = len(rows)
     report.labeled = sum(1 for row in rows if row.label is not None)
@@ -379,12 +395,20 @@ def _remove_contents(out: Path, *, remove_folder: bool) -> None:
 
 
 def export_project(project: Project, fmt: str, out: str | Path, *, mode: str = "copy",
-                   labeled_only: bool = False, progress: Progress | None = None) -> ExportReport:
-    """Export in one of FORMATS; ``mode`` applies to the folder tree only."""
+                   labeled_only: bool = False, overwrite: bool = False,
+                   progress: Progress | None = None) -> ExportReport:
+    """Export in one of FORMATS.
+
+    ``mode`` applies to the folder tree only. ``overwrite`` lets a csv or
+    jsonl export replace an existing file. The folder tree ignores it and
+    always needs a new or empty folder.
+    """
     if fmt == "csv":
-        return export_csv(project, out, labeled_only=labeled_only, progress=progress)
+        return export_csv(project, out, labeled_only=labeled_only, overwrite=overwrite,
+                          progress=progress)
     if fmt == "jsonl":
-        return export_jsonl(project, out, labeled_only=labeled_only, progress=progress)
+        return export_jsonl(project, out, labeled_only=labeled_only, overwrite=overwrite,
+                            progress=progress)
     if fmt == "folders":
         return export_folders(project, out, mode=mode, labeled_only=labeled_only,
                               progress=progress)
