@@ -173,3 +173,44 @@ def test_import_error_from_worker(qtbot, window, tmp_path, monkeypatch):
     assert "Traceback" not in text
     with window.project.read() as session:
         assert queries.item_count(session) == DEMO_ITEMS
+
+
+def _answer_close(answer):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click():
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox) and box.objectName() == "confirm-close":
+            box.button(answer).click()
+        else:
+            QTimer.singleShot(50, click)
+    QTimer.singleShot(50, click)
+
+
+def test_close_during_import_asks(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3000):
+        Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), mode="L").save(
+            root / f"{i}.png")
+    controller, folder = window.import_export, window.project.folder
+    controller.start_task("Importing many", "import-folder", {"root": str(root)},
+                          changes_items=True)
+    qtbot.waitUntil(lambda: controller.progress_dialog is not None
+                    and controller.progress_dialog.value() > 0, timeout=60_000)
+
+    _answer_close(QMessageBox.StandardButton.No)
+    assert not window.close()
+    assert controller.busy
+
+    _answer_close(QMessageBox.StandardButton.Yes)
+    assert window.close()
+    from workbench.store import open_project
+
+    # The cancelled import rolled back: the project has only the demo's items.
+    with open_project(folder) as reopened, reopened.read() as session:
+        assert queries.item_count(session) == DEMO_ITEMS

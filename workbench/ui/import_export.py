@@ -148,6 +148,11 @@ class ImportExport(QObject):
     def busy(self) -> bool:
         return bool(self._task)
 
+    @property
+    def title(self) -> str:
+        """The running import's or export's title, such as "Importing photos"; empty when idle."""
+        return self._task.get("title", "")
+
     def add_menus(self, menu: QMenu) -> None:
         imports = menu.addMenu("&Import")
         imports.addAction("&Folder tree...").triggered.connect(self.import_folder)

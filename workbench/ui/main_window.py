@@ -556,18 +556,24 @@ class MainWindow(QMainWindow):
     # Closing --------------------------------------------------------------
 
     def confirm_close(self) -> bool:
-        """Ask whether to cancel running jobs; True when the window may close."""
+        """Ask whether to cancel running jobs and imports; True when the window may close."""
+        lines = []
         count = len(self.supervisor.running) + len(self.supervisor.queue)
-        box = QMessageBox(QMessageBox.Icon.Question, "Jobs are running",
-                          f"{count} {'job is' if count == 1 else 'jobs are'} running "
-                          "or queued. Cancel them and quit?",
+        if count:
+            lines.append(f"{count} {'job is' if count == 1 else 'jobs are'} running or queued.")
+        if self.import_export.busy:
+            lines.append(f"{self.import_export.title} has not finished. Quitting cancels it, "
+                         "and a cancelled import writes nothing to the project.")
+        box = QMessageBox(QMessageBox.Icon.Question, "Work is running",
+                          "\n".join(lines) + "\nCancel and quit?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                           self)
         box.setObjectName("confirm-close")
         return box.exec() == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if self.supervisor.busy and not self.confirm_close():
+        busy = self.supervisor.busy or self.import_export.busy
+        if busy and not self.confirm_close():
             event.ignore()
             return
         settings = QSettings()
