@@ -111,7 +111,9 @@ def cmd_status(args) -> int:
     if args.json:
         _print_json(summary)
         return 0
-    print(f"{summary['items']} items, {summary['labeled']} labeled, "
+    from workbench.ingest.progress import format_count
+
+    print(f"{format_count(summary['items'], 'item')}, {summary['labeled']} labeled, "
           f"{summary['unlabeled']} unlabeled")
     for name, by_source in summary["per_class"].items():
         counts = ", ".join(f"{source} {n}" for source, n in sorted(by_source.items())) or "none"

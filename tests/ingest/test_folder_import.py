@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from workbench.ingest.export import export_project
 from workbench.ingest.folder import import_folder
 from workbench.store import open_project, queries
 from workbench.store.schema import ImportIssue
@@ -107,3 +108,35 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "no-such-folder not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_report_singular_counts(tmp_path):
+    root = tmp_path / "one"
+    _png(root / "cat" / "a.png", 1)
+    _png(root / "cat" / "copy.png", 1)
+    (root / "cat" / "empty.png").write_bytes(b"")
+    command = [sys.executable, "-m", "workbench", "import", "folder", str(tmp_path / "p"),
+               str(root)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "Imported 1 image (1 labeled)." in first.stdout
+    assert "Skipped 1 duplicate of other images:" in first.stdout
+    assert "1 file could not be read:" in first.stdout
+    status = subprocess.run([sys.executable, "-m", "workbench", "status", str(tmp_path / "p")],
+                            capture_output=True, text=True, timeout=120)
+    assert status.stdout.startswith("1 item, 1 labeled")
+    _png(root / "cat" / "b.png", 2)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "Skipped 1 file already in the project." in second.stdout
+
+
+def test_export_report_singular_counts(tmp_path):
+    root = tmp_path / "one"
+    _png(root / "cat" / "a.png", 1)
+    with open_project(tmp_path / "p", create=True) as project:
+        import_folder(project, root)
+        (root / "cat" / "a.png").unlink()
+        summary = export_project(project, "csv", tmp_path / "out.csv").summary()
+    assert summary.startswith("Exported 1 item (1 labeled)")
+    assert "1 file needs attention:" in summary

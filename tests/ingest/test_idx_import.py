@@ -233,7 +233,7 @@ def test_swapped_idx_files_named(tmp_path, source):
     _idx(swapped / "train-images-idx3-ubyte", labels, 0x0801)
     _idx(swapped / "train-labels-idx1-ubyte", images, 0x0803)
     with open_project(tmp_path / "p", create=True) as project:
-        with pytest.raises(IngestError, match="declares 1 dimensions, but this file must have 3"):
+        with pytest.raises(IngestError, match="declares 1 dimension, but this file must have 3"):
             import_idx(project, swapped)
         assert _rows(project) == []
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from workbench.ingest.images import ImageError, inspect_image
-from workbench.ingest.progress import Progress
+from workbench.ingest.progress import Progress, format_count
 from workbench.store.actions import ensure_classes
 from workbench.store.engine import Project
 from workbench.store.schema import (
@@ -85,15 +85,16 @@ class ImportReport:
         self.warnings.append(message)
 
     def summary(self) -> str:
-        lines = [f"Imported {self.added} images ({self.labeled} labeled)."]
+        lines = [f"Imported {format_count(self.added, 'image')} ({self.labeled} labeled)."]
         known = len(self.skipped) - len(self.duplicates)
         if known:
-            lines.append(f"Skipped {known} files already in the project.")
+            lines.append(f"Skipped {format_count(known, 'file')} already in the project.")
         if self.duplicates:
-            lines.append(f"Skipped {len(self.duplicates)} duplicates of other images:")
+            lines.append(f"Skipped {format_count(len(self.duplicates), 'duplicate')} of "
+                         "other images:")
             lines += [f"  {path}: {reason}" for path, reason in self.duplicates]
         if self.unreadable:
-            lines.append(f"{len(self.unreadable)} files could not be read:")
+            lines.append(f"{format_count(len(self.unreadable), 'file')} could not be read:")
             lines += [f"  {path}: {reason}" for path, reason in self.unreadable]
         if self.warnings:
             lines.append("Warnings:")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from workbench.ingest.folder import CLASS_MAP_FILE, UNLABELED_FOLDER
 from workbench.ingest.images import sha256_bytes
-from workbench.ingest.progress import Progress
+from workbench.ingest.progress import Progress, format_count
 from workbench.store.engine import Project
 from workbench.store.schema import Item, Job, LabelClass, LabelEvent, Proposal
 
@@ -76,10 +76,11 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"Exported {self.written} items ({self.labeled} labeled) as {self.format} "
-                 f"to {self.out}."]
+        lines = [f"Exported {format_count(self.written, 'item')} ({self.labeled} labeled) "
+                 f"as {self.format} to {self.out}."]
         if self.problems:
-            lines.append(f"{len(self.problems)} files need attention:")
+            verb = "needs" if len(self.problems) == 1 else "need"
+            lines.append(f"{format_count(len(self.problems), 'file')} {verb} attention:")
             lines += [f"  {path}: {reason}" for path, reason in self.problems]
         lines += [f"Warning: {message}" for message in self.warnings]
         return "\n".join(lines)

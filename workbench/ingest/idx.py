@@ -32,7 +32,7 @@ from workbench.ingest.common import (
     write_items,
 )
 from workbench.ingest.images import sha256_bytes
-from workbench.ingest.progress import Progress
+from workbench.ingest.progress import Progress, format_count
 from workbench.store.engine import Project
 
 TRUTH_FILE = "truth.csv"
@@ -71,15 +71,18 @@ def read_idx(file: Path, ndim: int | None = None) -> np.ndarray:
         raise IngestError(f"{file} is not an unsigned-byte IDX file (bad magic number).")
     declared = data[3]
     if ndim is not None and declared != ndim:
-        raise IngestError(f"{file} declares {declared} dimensions, but this file must have "
-                          f"{ndim}. Check that the images and labels files are not swapped.")
+        raise IngestError(f"{file} declares {format_count(declared, 'dimension')}, but this "
+                          f"file must have {ndim}. Check that the images and labels files "
+                          "are not swapped.")
     header = 4 + 4 * declared
     if len(data) < header:
         raise IngestError(f"{file} ends inside its IDX header.")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=declared, offset=4))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
-        raise IngestError(f"{file} contains {len(data) - header:,} data bytes, but its "
+        data_bytes = len(data) - header
+        unit = "byte" if data_bytes == 1 else "bytes"
+        raise IngestError(f"{file} contains {data_bytes:,} data {unit}, but its "
                           f"header {shape} needs {expected - header:,}. The file is "
                           "damaged or cut short; copy it again.")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
@@ -275,8 +278,9 @@ def import_idx(
     count = values[-1] + 1 if values else 0
     raw_names = list(class_names) if class_names else default_class_names(source, count)
     if len(raw_names) < count:
+        given = "class name was" if len(raw_names) == 1 else "class names were"
         raise IngestError(f"{source.labels.name} has labels up to {count - 1}, but only "
-                          f"{len(raw_names)} class names were given.")
+                          f"{len(raw_names)} {given} given.")
     report = ImportReport()
     _warn_label_gaps(source, values, report)
     # Named classes (given or Fashion-MNIST's) are the data set's class list, so

@@ -72,6 +72,12 @@ class Progress:
         self._on_report(self.stage, self.done, self.total)
 
 
+def format_count(count: int, singular: str, plural: str | None = None) -> str:
+    """Format a count with its noun in the matching number: "1 file", "3 files"."""
+    noun = singular if count == 1 else plural or singular + "s"
+    return f"{count} {noun}"
+
+
 def tqdm_progress() -> Progress:
     """Return a Progress that draws one tqdm bar per stage on standard error.
 
