@@ -133,6 +133,17 @@ def test_killed_job_shows_error(qtbot, window):
     assert any("crashed or was killed" in line for line in panel.log_of(job_id))
 
 
+def test_failed_job_logs_error_once(qtbot, window):
+    # The demo has no labeling rules, so the rules job fails with a message.
+    job_id = window.start_job("rules")
+    panel = window.jobs_panel
+    qtbot.waitUntil(lambda: not window.supervisor.busy, timeout=120_000)
+    assert panel.state_of(job_id) == "failed"
+    error = panel.message_of(job_id)
+    assert error
+    assert sum(error in line for line in panel.log_of(job_id)) == 1
+
+
 def _answer_close(answer):
     def click():
         box = QApplication.activeModalWidget()

@@ -479,8 +479,10 @@ class JobsPanel(QWidget):
             text = f"running on {message.get('device')}"
         elif event == "metric":
             text = self._on_metric(job_id, view, message)
-        elif event in ("log", "finished"):
-            text = message.get("error") or message.get("message") or ""
+        elif event == "log":
+            text = message.get("message") or ""
+        # A "finished" message's error is shown once, when the supervisor
+        # reports the job's end with its stored state.
         if text:
             self._set(job_id, 5, text)
             self._append_log(job_id, f"[{event}] {text}")
