@@ -140,3 +140,25 @@ def test_export_report_singular_counts(tmp_path):
         summary = export_project(project, "csv", tmp_path / "out.csv").summary()
     assert summary.startswith("Exported 1 item (1 labeled)")
     assert "1 file needs attention:" in summary
+
+
+def _near_duplicate_warnings(report) -> list[str]:
+    return [w for w in report.warnings if w.startswith("Near-duplicate")]
+
+
+def test_near_duplicate_warned_once(tmp_path):
+    _png(tmp_path / "first" / "Cat" / "a.png", 1)
+    _png(tmp_path / "first" / "cat" / "b.png", 2)
+    _png(tmp_path / "second" / "dog" / "c.png", 3)
+    _png(tmp_path / "second" / "cat" / "d.png", 4)
+    _png(tmp_path / "third" / "CAT" / "e.png", 5)
+    with open_project(tmp_path / "p", create=True) as project:
+        first = import_folder(project, tmp_path / "first")
+        second = import_folder(project, tmp_path / "second")
+        third = import_folder(project, tmp_path / "third")
+    assert len(_near_duplicate_warnings(first)) == 1
+    assert second.added == 2
+    assert _near_duplicate_warnings(second) == []
+    third_warnings = _near_duplicate_warnings(third)
+    assert len(third_warnings) == 1
+    assert "'CAT', 'Cat', 'cat'" in third_warnings[0]

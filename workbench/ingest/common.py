@@ -126,8 +126,11 @@ def clean_class_names(
 
     Trimming and near-duplicates (names equal but for case, spaces or Unicode
     form, here or against the project's classes) are reported as warnings.
-    Names are otherwise kept exactly, non-ASCII included.
+    Near-duplicates that the project already has are not reported again
+    unless this import adds another class like them. Names are otherwise
+    kept exactly, non-ASCII included.
     """
+    existing = list(existing)
     mapping: dict[str, str | None] = {}
     for name in dict.fromkeys(raw_names):
         clean = name.strip()
@@ -145,6 +148,8 @@ def clean_class_names(
             continue
         listed = ", ".join(repr(n) for n in sorted(names))
         targets = {mapping.get(n, n) for n in names}
+        if targets <= set(existing):
+            continue
         if len(targets) == 1:
             report.warn(f"Near-duplicate class names {listed} were merged into "
                         f"{targets.pop()!r}.")
