@@ -130,3 +130,26 @@ def test_cli_bad_manifest_exits_2(tmp_path, data):
     assert result.returncode == 2
     assert "no 'path' column" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unclosed_quote_names_line(tmp_path):
+    _png(tmp_path / "a.png", 1)
+    _png(tmp_path / "b.png", 2)
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text('path,label\na.png,cat\n"b.png,dog\nc.png,cat\n', encoding="utf-8")
+    with open_project(tmp_path / "p", create=True) as project:
+        with pytest.raises(IngestError) as error:
+            import_manifest(project, manifest)
+        assert _items(project) == {}
+    message = str(error.value)
+    assert "line 3:" in message
+    assert "quote on line 3 is probably not closed" in message
+    assert "not found" not in message
+
+
+def test_csv_error_names_line(tmp_path):
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("path,label\na.png,cat\n" + "x" * 200_000 + ",dog\n", encoding="utf-8")
+    with open_project(tmp_path / "p", create=True) as project:
+        with pytest.raises(IngestError, match="line 3 is not valid CSV: field larger"):
+            import_manifest(project, manifest)

@@ -33,9 +33,17 @@ def _csv_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                  if name.lower() in (PATH, LABEL, SPLIT)}
         if PATH not in known:
             raise IngestError(f"{file} has no 'path' column (its header is {header}).")
-        for row in reader:
+        while True:
+            first_line = reader.line_num + 1
+            try:
+                row = next(reader, None)
+            except csv.Error as exc:
+                raise IngestError(f"{file} line {first_line} is not valid CSV: {exc}.") from None
+            if row is None:
+                break
             if not any(cell.strip() for cell in row):
                 continue
+            _check_line_breaks(file, row, known, first_line, reader.line_num)
             values: dict[str, Any] = {}
             for i, name in enumerate(names):
                 if i < len(row):
@@ -45,6 +53,21 @@ def _csv_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if len(row) > len(names):
                 values["__extra__"] = len(row) - len(names)
             yield reader.line_num, values
+
+
+def _check_line_breaks(file: Path, row: list[str], known: dict[str, int], first_line: int,
+                       last_line: int) -> None:
+    """Raise IngestError when a path, label or split cell spans lines.
+
+    A quote that is never closed makes the csv module read the following
+    lines, up to the next quote or the end of the file, into one cell.
+    """
+    for key, i in known.items():
+        if i < len(row) and ("\n" in row[i] or "\r" in row[i]):
+            raise IngestError(
+                f"{file} line {first_line}: the {key} cell runs on to line {last_line}, so a "
+                f"quote on line {first_line} is probably not closed. Close or remove the "
+                "quote and import again.")
 
 
 def _jsonl_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
