@@ -162,3 +162,21 @@ def test_near_duplicate_warned_once(tmp_path):
     third_warnings = _near_duplicate_warnings(third)
     assert len(third_warnings) == 1
     assert "'CAT', 'Cat', 'cat'" in third_warnings[0]
+
+
+def test_broken_link_and_image_named_folder(tmp_path):
+    root = tmp_path / "images"
+    _png(root / "cat" / "a.png", 1)
+    _png(root / "cat" / "x.png" / "inside.png", 2)
+    (root / "cat" / "gone.png").symlink_to(root / "cat" / "missing.png")
+    with open_project(tmp_path / "p", create=True) as project:
+        report = import_folder(project, root)
+    assert report.added == 2
+    reasons = dict(report.skipped)
+    assert reasons[str(root / "cat" / "gone.png")] == (
+        f"broken symbolic link: its target {root / 'cat' / 'missing.png'} does not exist")
+    assert reasons[str(root / "cat" / "x.png")].startswith("a folder named like an image file")
+    summary = report.summary()
+    assert "Skipped 2 other paths:" in summary
+    assert "already in the project" not in summary
+    assert f"{root / 'cat' / 'gone.png'}: broken symbolic link" in summary

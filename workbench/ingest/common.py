@@ -86,13 +86,18 @@ class ImportReport:
 
     def summary(self) -> str:
         lines = [f"Imported {format_count(self.added, 'image')} ({self.labeled} labeled)."]
-        known = len(self.skipped) - len(self.duplicates)
+        known = sum(1 for _, reason in self.skipped if reason == ALREADY_THERE)
         if known:
             lines.append(f"Skipped {format_count(known, 'file')} already in the project.")
         if self.duplicates:
             lines.append(f"Skipped {format_count(len(self.duplicates), 'duplicate')} of "
                          "other images:")
             lines += [f"  {path}: {reason}" for path, reason in self.duplicates]
+        others = [(path, reason) for path, reason in self.skipped
+                  if reason != ALREADY_THERE and not reason.startswith(DUPLICATE)]
+        if others:
+            lines.append(f"Skipped {format_count(len(others), 'other path')}:")
+            lines += [f"  {path}: {reason}" for path, reason in others]
         if self.unreadable:
             lines.append(f"{format_count(len(self.unreadable), 'file')} could not be read:")
             lines += [f"  {path}: {reason}" for path, reason in self.unreadable]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from workbench.ingest.common import Entry, ImportReport, IngestError, write_entries
@@ -33,19 +34,37 @@ def read_class_map(root: Path) -> dict[str, str]:
     return classes
 
 
-def scan_folder(root: Path,
-                class_map: dict[str, str] | None = None) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _reason_not_a_file(path: Path) -> str | None:
+    """Return why a path that is not a regular file is skipped, or None for a plain folder."""
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link: its target {os.readlink(path)} does not exist"
+    if path.is_dir():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return "a folder named like an image file; the files in it are imported as usual"
+        return None
+    return "not a regular file"
+
+
+def scan_folder(root: Path, class_map: dict[str, str] | None = None
+                ) -> tuple[list[Entry], list[tuple[str, str]], list[tuple[str, str]]]:
     """List the image files under ``root`` with the class their top folder names.
 
-    Files directly in ``root`` or under ``unlabeled/`` get no class; hidden
-    files and folders are left out; ``class_map`` renames top folders.
-    Returns the entries and (path, reason) for files skipped by their suffix.
+    Files directly in ``root`` or under ``unlabeled/`` get no class. Hidden
+    files and folders are left out, and ``class_map`` renames top folders.
+    Returns the entries, (path, reason) for files rejected by their suffix,
+    and (path, reason) for paths that are not regular files: broken symbolic
+    links and folders named like image files.
     """
     class_map = class_map or {}
-    entries, ignored = [], []
+    entries, ignored, skipped = [], [], []
     for file in sorted(root.rglob("*")):
         parts = file.relative_to(root).parts
-        if any(part.startswith(".") for part in parts) or not file.is_file():
+        if any(part.startswith(".") for part in parts):
+            continue
+        if not file.is_file():
+            reason = _reason_not_a_file(file)
+            if reason is not None:
+                skipped.append((str(file), reason))
             continue
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             ignored.append((str(file), f"not an image file suffix ({file.suffix or 'none'})"))
@@ -58,7 +77,7 @@ def scan_folder(root: Path,
         else:
             class_name = folder
         entries.append(Entry(file=file, class_name=class_name))
-    return entries, ignored
+    return entries, ignored, skipped
 
 
 def import_folder(project: Project, root: str | Path, *,
@@ -67,9 +86,10 @@ def import_folder(project: Project, root: str | Path, *,
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {root} not found or not a folder.")
     class_map = read_class_map(root)
-    entries, ignored = scan_folder(root, class_map)
+    entries, ignored, skipped = scan_folder(root, class_map)
     ignored = [(project.relative(Path(path)), reason) for path, reason in ignored]
+    report = ImportReport(skipped=skipped)
     # An exported tree's map also keeps the classes' order.
     return write_entries(project, entries, actor=f"import:folder:{root.name}",
                          classes=list(class_map.values()) or None, unreadable=ignored,
-                         progress=progress)
+                         report=report, progress=progress)
