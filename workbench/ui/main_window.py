@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
         self.jobs_panel = JobsPanel(self.supervisor, self._job_defaults())
         self.embedding = EmbeddingView(self.thumbnails)
         self.weak_sources = WeakSourcesEditor()
+        # The class list and the item pane run the window's full height.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.docks = {
             "classes": self._add_dock("Classes", self.class_panel,
                                       Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -217,6 +219,14 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
             self.restoreState(settings.value("window/state"))
+            return
+        # First start: room for ten class rows above the item pane. Qt sizes
+        # docks only once the window is laid out, so this waits for the loop.
+        QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        docks = self.docks
+        self.resizeDocks([docks["classes"], docks["item"]], [300, 600], Qt.Orientation.Vertical)
 
     # Project --------------------------------------------------------------
 
