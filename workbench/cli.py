@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.logs import setup_logging
 from workbench.paths import prepare_bundle_environment
@@ -48,14 +51,70 @@ def _print_report(report, as_json: bool) -> None:
         print(report.summary())
 
 
+def _first_missing_folder(folder: Path) -> Path | None:
+    """Return the highest folder on the way to ``folder`` that does not exist yet."""
+    missing = None
+    while not folder.exists():
+        missing, folder = folder, folder.parent
+    return missing
+
+
+def _remove_created(folder: Path, new_root: Path | None, before: set[str]) -> str:
+    """Delete what creating the project added and return a sentence that lists it."""
+    if new_root is not None:
+        shutil.rmtree(new_root, ignore_errors=True)
+        return f"Removed {new_root}, which this command created."
+    added = sorted(set(os.listdir(folder)) - before)
+    for name in added:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return f"Removed what this command created in {folder}: {', '.join(added)}."
+
+
+@contextmanager
+def _import_target(folder: Path) -> Iterator:
+    """Open the project to import into, creating it when missing.
+
+    When this command created the project and the import raises (an error,
+    a cancel or Ctrl+C) with no item in the project, everything the command
+    created is removed and the exception gets a ``cleanup_note`` saying so.
+    A folder or project that existed before is never removed.
+    """
+    from workbench.store import open_project, queries
+    from workbench.store.engine import DB_NAME
+
+    folder = folder.expanduser().resolve()
+    new_root = _first_missing_folder(folder)
+    created = not (folder / DB_NAME).exists()
+    before = set() if new_root is not None or not folder.is_dir() else set(os.listdir(folder))
+    project = open_project(folder, create=True)
+    try:
+        yield project
+    except BaseException as exc:
+        empty = False
+        if created:
+            try:
+                with project.read() as session:
+                    empty = queries.item_count(session) == 0
+            except Exception:  # noqa: BLE001 - an unreadable project is left as it is
+                log.exception("Cannot count the items of %s; keeping it", folder)
+        project.close()
+        if empty:
+            exc.cleanup_note = _remove_created(folder, new_root, before)
+        raise
+    project.close()
+
+
 def cmd_import_folder(args) -> int:
     from workbench.ingest.folder import import_folder
     from workbench.ingest.progress import tqdm_progress
-    from workbench.store import open_project
 
     if not args.path.is_dir():
         raise FileNotFoundError(f"Image folder {args.path} not found or not a folder.")
-    with open_project(args.project, create=True) as project:
+    with _import_target(args.project) as project:
         report = import_folder(project, args.path, progress=tqdm_progress())
     _print_report(report, args.json)
     return 0
@@ -64,11 +123,10 @@ def cmd_import_folder(args) -> int:
 def cmd_import_csv(args) -> int:
     from workbench.ingest.csv_manifest import import_manifest
     from workbench.ingest.progress import tqdm_progress
-    from workbench.store import open_project
 
     if not args.manifest.is_file():
         raise FileNotFoundError(f"Manifest {args.manifest} not found or not a file.")
-    with open_project(args.project, create=True) as project:
+    with _import_target(args.project) as project:
         report = import_manifest(project, args.manifest, progress=tqdm_progress())
     _print_report(report, args.json)
     return 0
@@ -77,11 +135,10 @@ def cmd_import_csv(args) -> int:
 def cmd_import_idx(args) -> int:
     from workbench.ingest.idx import find_source, import_idx
     from workbench.ingest.progress import tqdm_progress
-    from workbench.store import open_project
 
     find_source(args.path, args.split, args.labels)  # a missing file fails before any project
     names = args.class_names.split(",") if args.class_names else None
-    with open_project(args.project, create=True) as project:
+    with _import_target(args.project) as project:
         report = import_idx(
             project, args.path, labels=args.labels, split=args.split,
             labels_per_class=args.labels_per_class, labeled_fraction=args.labeled_fraction,
@@ -373,4 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ProjectError, JobError, ParamError, ImageError, IngestError, ExportError,
             Cancelled, OSError) as exc:
         print(f"workbench: {exc}", file=sys.stderr)
+        if hasattr(exc, "cleanup_note"):
+            print(f"workbench: {exc.cleanup_note}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        if not hasattr(exc, "cleanup_note"):
+            raise
+        print(f"workbench: interrupted; nothing was imported. {exc.cleanup_note}",
+              file=sys.stderr)
+        return 130

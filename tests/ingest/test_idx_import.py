@@ -280,3 +280,50 @@ def test_contiguous_labels_not_warned(tmp_path, source):
     with open_project(tmp_path / "p", create=True) as project:
         report = import_idx(project, folder)
     assert not [w for w in report.warnings if "contiguous" in w]
+
+
+def _damage_labels(folder: Path) -> None:
+    """Cut the train labels file short, so the import fails after the project is created."""
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    data = gzip.decompress(labels.read_bytes())
+    labels.write_bytes(gzip.compress(data[:-5]))
+
+
+def _cli_import(project: Path, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", "import", "idx", str(project), str(folder)],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_failed_import_removes_new_project(tmp_path, source):
+    folder, _, _ = source
+    _damage_labels(folder)
+    target = tmp_path / "new" / "project"
+    result = _cli_import(target, folder)
+    assert result.returncode == 2
+    assert "damaged or cut short" in result.stderr
+    assert f"Removed {tmp_path / 'new'}, which this command created." in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_failed_import_keeps_existing_files(tmp_path, source):
+    folder, _, _ = source
+    _damage_labels(folder)
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep")
+    result = _cli_import(target, folder)
+    assert result.returncode == 2
+    assert "cache, project.sqlite" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+
+
+def test_failed_import_keeps_existing_project(tmp_path, source):
+    folder, _, _ = source
+    with open_project(tmp_path / "p", create=True):
+        pass
+    _damage_labels(folder)
+    result = _cli_import(tmp_path / "p", folder)
+    assert result.returncode == 2
+    assert "Removed" not in result.stderr
+    assert (tmp_path / "p" / "project.sqlite").exists()
