@@ -79,6 +79,20 @@ def test_export_csv_from_menu(qtbot, window, tmp_path, monkeypatch):
     controller.report_box.close()
 
 
+def test_export_replaces_confirmed_file(qtbot, window, tmp_path, monkeypatch):
+    # The save dialog asks before it returns an existing file.
+    out = tmp_path / "labels.csv"
+    out.write_text("old contents\n", encoding="utf-8")
+    monkeypatch.setattr(import_export.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *args, **kwargs: (str(out), "")))
+    controller = window.import_export
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+        _menu_action(window, "Export", "CSV...").trigger()
+    assert finished.args == [True]
+    assert "old contents" not in out.read_text(encoding="utf-8")
+    controller.report_box.close()
+
+
 def _idx(path, array, magic):
     header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
     with gzip.open(path, "wb") as handle:

@@ -220,8 +220,9 @@ class ImportExport(QObject):
             out, _ = QFileDialog.getSaveFileName(
                 self.window, f"Export as {fmt}", f"labels.{fmt}", EXPORT_FILTERS[fmt])
         if out:
+            # The save dialog has asked before replacing an existing file.
             self.start_task(f"Exporting to {Path(out).name}", "export",
-                            {"fmt": fmt, "out": out, "mode": mode})
+                            {"fmt": fmt, "out": out, "mode": mode, "overwrite": True})
 
     # Running it ------------------------------------------------------------
 
