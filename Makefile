@@ -49,6 +49,7 @@ bench: install fashion-data
 	nice -n 10 $(PY) benchmarks/bench_noise.py
 	nice -n 10 $(PY) benchmarks/bench_weak.py
 	nice -n 10 $(PY) benchmarks/bench_throughput.py
+	nice -n 10 $(PY) benchmarks/bench_jobs.py
 
 bench-quick: install fashion-data
 	nice -n 10 $(PY) benchmarks/bench_methods.py --quick --json docs/bench/methods-quick.json

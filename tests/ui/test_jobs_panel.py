@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import pytest
@@ -142,6 +143,23 @@ def test_failed_job_logs_error_once(qtbot, window):
     error = panel.message_of(job_id)
     assert error
     assert sum(error in line for line in panel.log_of(job_id)) == 1
+
+
+@pytest.mark.slow
+def test_fit_progress_keeps_one_line(qtbot, window):
+    job_id = window.start_job("projection", {"method": "tsne"})
+    panel = window.jobs_panel
+    panel.select_job(job_id)
+    qtbot.waitUntil(lambda: not window.supervisor.busy, timeout=300_000)
+    assert panel.state_of(job_id) == "succeeded"
+    log = panel.log_of(job_id)
+    iterations = [line for line in log if line.startswith("[progress] tsne of")
+                  and "iteration" in line]
+    # The fit reports every second. Lines that differ only in their numbers
+    # replace one another, so one iteration line stays, with the last count.
+    assert len(iterations) == 1
+    assert re.search(r"iteration \d+ of 1000", iterations[0])
+    assert panel.log_view.toPlainText().splitlines() == log
 
 
 def _answer_close(answer):

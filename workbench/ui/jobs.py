@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -485,7 +487,7 @@ class JobsPanel(QWidget):
         # reports the job's end with its stored state.
         if text:
             self._set(job_id, 5, text)
-            self._append_log(job_id, f"[{event}] {text}")
+            self._append_log(job_id, f"[{event}] {text}", replace_similar=event == "progress")
 
     def _on_progress(self, job_id: int, view: JobView, message: dict) -> str:
         value = message.get("value", 0)
@@ -528,9 +530,26 @@ class JobsPanel(QWidget):
     def _set(self, job_id: int, column: int, text: str) -> None:
         self.table.item(self._rows[job_id], column).setText(text)
 
-    def _append_log(self, job_id: int, line: str) -> None:
-        self._views[job_id].log.append(line)
-        if self._selected_job() == job_id:
+    def _append_log(self, job_id: int, line: str, *, replace_similar: bool = False) -> None:
+        """Add a line to the job's log.
+
+        With ``replace_similar``, a line that differs from the last one only
+        in its numbers replaces it, so a fit reporting every second keeps one
+        updating line ("iteration 250 of 1000, 13 s") in place of hundreds.
+        """
+        log = self._views[job_id].log
+        shown = self._selected_job() == job_id
+        if replace_similar and log and _number_pattern(log[-1]) == _number_pattern(line):
+            log[-1] = line
+            if shown:
+                cursor = self.log_view.textCursor()
+                cursor.movePosition(QTextCursor.MoveOperation.End)
+                cursor.select(QTextCursor.SelectionType.BlockUnderCursor)
+                cursor.removeSelectedText()
+                self.log_view.appendPlainText(line)
+            return
+        log.append(line)
+        if shown:
             self.log_view.appendPlainText(line)
 
     def _update_etas(self) -> None:
@@ -590,6 +609,10 @@ class JobsPanel(QWidget):
         connect = np.ones(len(x), dtype=bool)
         connect[:-1] = np.diff(x) >= 0
         curve.setData(x, np.asarray(values, dtype=float), connect=connect)
+
+
+def _number_pattern(line: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "#", line)
 
 
 def job_summary(project: Project, job_id: int) -> tuple[str, str | None, str]:
