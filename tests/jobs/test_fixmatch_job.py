@@ -16,7 +16,8 @@ from workbench.store.schema import Proposal
 pytestmark = pytest.mark.slow
 
 # Small enough for a test on two busy cores: 16 x 16 images, a narrow CNN.
-FAST = ("--epochs", "8", "--width", "16", "--image-size", "16", "--threshold", "0.9")
+FAST = ("--epochs", "8", "--width", "16", "--image-size", "16", "--threshold", "0.9",
+        "--time-budget", "0")
 
 
 def test_fixmatch_proposes_digits(demo_folder):
