@@ -118,7 +118,8 @@ def _plot(results: list[dict], json_path: Path) -> None:
         bars = [(name, float(np.mean(values)))
                 for name, values in accuracies(results, per_class).items()]
         bar_chart(json_path.with_name(f"{json_path.stem}-{per_class}.png"),
-                  f"Fashion-MNIST test accuracy, {per_class} labels per class", bars,
+                  f"Fashion-MNIST test accuracy, {per_class} labels per class, mean over "
+                  f"seeds", bars,
                   maximum=1.0)
 
 
@@ -205,10 +206,13 @@ def _clip(train_images, test_images, args):
     from trainers.features.spaces import parse_space
 
     try:
-        space = parse_space(f"clip:{args.clip_model}", weights=args.clip_weights or "")
+        weights = str(args.clip_weights) if args.clip_weights else ""
+        space = parse_space(f"clip:{args.clip_model}", weights=weights)
         encode, transform = backbones.encoder(space, "cpu")
     except ValueError as exc:
-        raise SystemExit(f"The clip space cannot load its weights: {exc}") from None
+        # The loader's message names the embed job's --weights option.
+        raise SystemExit(f"The clip space cannot load its weights: {exc} In this "
+                         f"benchmark, pass --clip-weights PATH.") from None
 
     def embed(images):
         blocks = []
@@ -553,7 +557,10 @@ def main(argv=None) -> int:
         from methods_markdown import markdown
 
         for path in args.markdown:
-            print(markdown(json.loads(path.read_text())))
+            try:
+                print(markdown(json.loads(path.read_text())))
+            except ValueError as exc:
+                raise SystemExit(f"{path}: {exc}") from None
         return 0
     if args.quick:
         vars(args).update(QUICK)

@@ -179,6 +179,9 @@ COST_HEADER = ("N", "features", "method", "pseudo-label precision, 1 / 3 cycles"
 
 def markdown(report: dict) -> str:
     """Return the run's conditions, an accuracy table and a cost table in Markdown."""
+    if any("runs" not in row and "peers" not in row for row in report["results"]):
+        raise ValueError("The result file was written by an older bench_methods.py, "
+                         "whose rows have no 'peers' or 'runs'. Rerun the benchmark.")
     accuracy, cost = [], []
     for per_class, space, rows in _groups(report["results"]):
         if space == "images":
@@ -217,4 +220,7 @@ def accuracies(results: list[dict], per_class: int) -> dict[str, list[float]]:
             for cycle in (method["cycles"][0], method["cycles"][-1]):
                 values.setdefault(f"{name} ({space}), cycle {cycle['cycle']}", []).append(
                     cycle["accuracy"])
+            budget = max(int(key) for key in method["reviewer"])
+            values.setdefault(f"{name} ({space}), reviewer {budget:,}", []).append(
+                method["reviewer"][str(budget)]["accuracy"])
     return values
