@@ -44,8 +44,16 @@ fashion-data:
 		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		  apt-get install -y dataset-fashion-mnist; } || true
 
+# bench_methods runs twice: the feature methods on pixels+PCA and SimCLR,
+# then FixMatch and its labels-only peer with the settings and 15-minute
+# budget of BENCHMARKS.md ("FixMatch on all 60,000 images").
 bench: install fashion-data
-	nice -n 10 $(PY) benchmarks/bench_methods.py
+	nice -n 10 $(PY) benchmarks/bench_methods.py --fixmatch-epochs 0 \
+		--json docs/bench/methods-full-features.json
+	nice -n 10 $(PY) benchmarks/bench_methods.py --spaces --methods \
+		--fixmatch-epochs 1000 --fixmatch-budget 840 --labels-only-budget 120 \
+		--fixmatch-width 16 --fixmatch-lr 0.1 --fixmatch-adaptive-threshold \
+		--no-distribution-alignment --threads 2 --json docs/bench/methods-fixmatch.json
 	nice -n 10 $(PY) benchmarks/bench_noise.py
 	nice -n 10 $(PY) benchmarks/bench_weak.py
 	nice -n 10 $(PY) benchmarks/bench_throughput.py
