@@ -147,10 +147,11 @@ def test_batch_accept_above_threshold_and_undo(qtbot, window):
     batch.threshold.setValue(0.8)
     assert batch.line.value() == 0.8
     # Scores 0.80 .. 0.89 are items 30..39; the weak label shares item 39.
-    assert "labels 10 items" in batch.count_label.text()
-    assert "1 lower-scored proposal for" in batch.count_label.text()
+    assert "sets the label of 10 items" in batch.count_label.text()
+    assert "1 lower-scored proposal for the same items stays pending" in (
+        batch.count_label.text())
     batch.class_box.setCurrentIndex(batch.class_box.findText("0"))
-    assert "labels 4 items" in batch.count_label.text()
+    assert "sets the label of 4 items" in batch.count_label.text()
     batch.class_box.setCurrentIndex(0)
 
     qtbot.mouseClick(batch.accept_button, Qt.MouseButton.LeftButton)
@@ -163,7 +164,7 @@ def test_batch_accept_above_threshold_and_undo(qtbot, window):
     assert len(decisions) == 1
     # Left: the 30 proposals below 0.8 and the weak label of item 39.
     assert window.review.model.rowCount() == 31
-    qtbot.waitUntil(lambda: "labels 1 item." in batch.count_label.text())
+    qtbot.waitUntil(lambda: "sets the label of 1 item." in batch.count_label.text())
 
     window.review.list.setFocus()
     qtbot.keyClick(window.review.list, Qt.Key.Key_Z, CTRL)

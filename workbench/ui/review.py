@@ -258,8 +258,10 @@ class BatchPanel(QWidget):
             self.class_box.currentData() is None or row.class_id == self.class_box.currentData()))
         text = f"Accepting sets the label of {_count(len(chosen), 'item')}"
         if proposals > len(chosen):
-            others = _count(proposals - len(chosen), "lower-scored proposal")
-            text += f" ({others} for the same items stay pending)"
+            remaining = proposals - len(chosen)
+            others = _count(remaining, "lower-scored proposal")
+            verb = "stays" if remaining == 1 else "stay"
+            text += f" ({others} for the same items {verb} pending)"
         self.count_label.setText(text + ".")
         self.accept_button.setText(f"Accept {len(chosen)} above τ")
         self.accept_button.setEnabled(bool(chosen))
