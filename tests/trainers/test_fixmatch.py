@@ -57,13 +57,14 @@ def test_learns_bars_from_four_labels():
                                       "mask_rate", "train_accuracy"}
 
 
-@pytest.mark.parametrize("precision", ["float32", "float16"])
-def test_precision_learns_bars(precision):
+@pytest.mark.parametrize("options", [
+    {"precision": "float32"}, {"precision": "float16"}, {"adaptive_threshold": True}])
+def test_variants_learn_bars(options):
     images, truth = _bars()
     y = np.full(len(truth), -1)
     y[:4] = truth[:4]
-    model = FixMatch(epochs=3, width=8, batch_size=8, threshold=0.8, precision=precision,
-                     seed=0).fit(images, y)
+    model = FixMatch(epochs=3, width=8, batch_size=8, threshold=0.8, seed=0,
+                     **options).fit(images, y)
     accuracy = (model.predict_proba(images).argmax(axis=1) == truth).mean()
     assert accuracy > 0.9
     assert model.batch_size_ == 8
@@ -86,16 +87,6 @@ def test_auto_precision_on_cuda_is_half():
 
     # Mixed precision on every CUDA GPU: bfloat16 where supported, else float16.
     assert _autocast_type("auto", "cuda") in (torch.bfloat16, torch.float16)
-
-
-def test_adaptive_threshold_learns_bars():
-    images, truth = _bars()
-    y = np.full(len(truth), -1)
-    y[:4] = truth[:4]
-    model = FixMatch(epochs=3, width=8, batch_size=8, threshold=0.8, adaptive_threshold=True,
-                     seed=0).fit(images, y)
-    accuracy = (model.predict_proba(images).argmax(axis=1) == truth).mean()
-    assert accuracy > 0.9
 
 
 def test_time_budget_stops_training():

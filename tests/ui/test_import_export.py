@@ -65,14 +65,19 @@ def test_import_folder_from_menu(qtbot, window, new_images, monkeypatch):
     controller.report_box.close()
 
 
-def test_export_csv_from_menu(qtbot, window, tmp_path, monkeypatch):
-    out = tmp_path / "export" / "labels.csv"
+def _export_csv_from_menu(qtbot, window, out, monkeypatch) -> list:
+    """Run File > Export > CSV with the save dialog returning ``out``; return the result."""
     monkeypatch.setattr(import_export.QFileDialog, "getSaveFileName",
                         staticmethod(lambda *args, **kwargs: (str(out), "")))
-    controller = window.import_export
-    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.import_export.finished, timeout=60_000) as finished:
         _menu_action(window, "Export", "CSV...").trigger()
-    assert finished.args == [True]
+    return finished.args
+
+
+def test_export_csv_from_menu(qtbot, window, tmp_path, monkeypatch):
+    out = tmp_path / "export" / "labels.csv"
+    controller = window.import_export
+    assert _export_csv_from_menu(qtbot, window, out, monkeypatch) == [True]
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == DEMO_ITEMS
@@ -81,17 +86,12 @@ def test_export_csv_from_menu(qtbot, window, tmp_path, monkeypatch):
 
 
 def test_export_replaces_confirmed_file(qtbot, window, tmp_path, monkeypatch):
-    # The save dialog asks before it returns an existing file.
+    # Qt's save dialog confirms with the user before it returns an existing file.
     out = tmp_path / "labels.csv"
     out.write_text("old contents\n", encoding="utf-8")
-    monkeypatch.setattr(import_export.QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *args, **kwargs: (str(out), "")))
-    controller = window.import_export
-    with qtbot.waitSignal(controller.finished, timeout=60_000) as finished:
-        _menu_action(window, "Export", "CSV...").trigger()
-    assert finished.args == [True]
+    assert _export_csv_from_menu(qtbot, window, out, monkeypatch) == [True]
     assert "old contents" not in out.read_text(encoding="utf-8")
-    controller.report_box.close()
+    window.import_export.report_box.close()
 
 
 def _idx(path, array, magic):

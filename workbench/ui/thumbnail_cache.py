@@ -35,9 +35,9 @@ PARENT_POLL_S = 1.0
 def _exit_with_parent(parent_pid: int) -> None:
     """Start a thread that ends this worker process once the window process is gone.
 
-    A spawned worker gets both ends of its task queue's pipe (Python 3.11's
-    multiprocessing.Queue pickles both), so when the window dies without
-    shutting the pool down (a crash, SIGKILL) the worker never reads end of
+    A spawned worker gets both ends of its task queue's pipe, because Python
+    3.11's multiprocessing.Queue pickles both. So when the window dies without
+    shutting the pool down (a crash, SIGKILL), the worker never reads end of
     file and would wait for tasks forever.
     NOTE: on Windows os.getppid() keeps returning the dead parent's id, so
     this check never fires there.
