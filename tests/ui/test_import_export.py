@@ -230,3 +230,33 @@ def test_close_during_import_asks(qtbot, window):
 
     with open_project(folder) as reopened, reopened.read() as session:
         assert queries.item_count(session) == DEMO_ITEMS
+
+
+def test_report_waits_for_close_confirmation(qtbot, window, tmp_path):
+    """An import that ends during the close confirmation shows its report after it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    controller = window.import_export
+    release = _start_blocked_import(controller, window.project, tmp_path)
+    seen = {}
+
+    def answer_no():
+        question = next((w for w in QApplication.topLevelWidgets()
+                         if isinstance(w, QMessageBox) and w.isVisible()
+                         and w.objectName() == "confirm-close"), None)
+        if question is None:
+            QTimer.singleShot(50, answer_no)
+            return
+        release.set()
+        qtbot.waitUntil(lambda: not controller.busy, timeout=30_000)
+        seen["report while asking"] = controller.report_box
+        question.button(QMessageBox.StandardButton.No).click()
+
+    QTimer.singleShot(50, answer_no)
+    assert not window.close()
+    assert seen == {"report while asking": None}
+    assert controller.report_box is not None and controller.report_box.isVisible()
+    assert controller.report_box.windowTitle() == "Importing"
+    assert "Imported 0 images" in controller.report_box.text()
+    controller.report_box.close()

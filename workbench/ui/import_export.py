@@ -135,6 +135,10 @@ class ImportExport(QObject):
         self.progress_dialog: QProgressDialog | None = None
         self.report_box: QMessageBox | None = None
         self.last_report = None
+        # While the close confirmation is open, a finished import's report
+        # waits here instead of opening on top of it.
+        self.reports_held = False
+        self._held_report: tuple[str, str] | None = None
         self._thread: threading.Thread | None = None
         self._progress: Progress | None = None
         self._task: dict[str, Any] = {}
@@ -327,7 +331,20 @@ class ImportExport(QObject):
             self.window.show_error(f"{task['title']} stopped", message)
         self.finished.emit(False)
 
+    def hold_reports(self) -> None:
+        self.reports_held = True
+
+    def release_reports(self) -> None:
+        """Show the report that finished while reports were held, if any."""
+        self.reports_held = False
+        held, self._held_report = self._held_report, None
+        if held and not self._closed:
+            self._show_report(*held)
+
     def _show_report(self, title: str, summary: str) -> None:
+        if self.reports_held:
+            self._held_report = (title, summary)
+            return
         lines = summary.splitlines()
         text = "\n".join(lines[:REPORT_LINES_SHOWN])
         if len(lines) > REPORT_LINES_SHOWN:
@@ -346,3 +363,6 @@ class ImportExport(QObject):
             self._progress.cancel()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if not self._thread.is_alive():
+                # _closed drops the thread's result, so no task remains.
+                self._thread, self._task = None, {}

@@ -579,7 +579,12 @@ class MainWindow(QMainWindow):
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                           self)
         box.setObjectName("confirm-close")
-        return box.exec() == QMessageBox.StandardButton.Yes
+        self.import_export.hold_reports()
+        quitting = box.exec() == QMessageBox.StandardButton.Yes
+        if not quitting:
+            # After a Yes the window closes and the held report is dropped.
+            self.import_export.release_reports()
+        return quitting
 
     def closeEvent(self, event) -> None:
         busy = self.supervisor.busy or self.import_export.busy
