@@ -514,7 +514,8 @@ def _parser() -> argparse.ArgumentParser:
                              "LabelSpreading (for comparing feature spaces only).")
     parser.add_argument("--pretrain-items", type=int, default=10_000,
                         help="Images the self-supervised spaces pretrain on.")
-    parser.add_argument("--pretrain-epochs", type=int, default=5)
+    parser.add_argument("--pretrain-epochs", type=int, default=20,
+                        help="Epochs of self-supervised pretraining (the embed job's default).")
     parser.add_argument("--clip-model", default="ViT-B-32/laion2b_s34b_b79k",
                         help="open_clip MODEL/TAG of the clip space.")
     parser.add_argument("--clip-weights", type=Path, default=None,

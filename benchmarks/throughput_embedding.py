@@ -91,7 +91,7 @@ def _space(name: str, project: Project, folder: Path):
     if name in spaces.SELF_SUPERVISED:
         space = spaces.parse_space(name)
         network = self_supervised._network()
-        file = spaces.model_path(project, space, ".pt")
+        file = spaces.model_file(project, space)
         file.parent.mkdir(parents=True, exist_ok=True)
         torch.save(network.state_dict(), file)
         return space, network.eval(), None

@@ -89,3 +89,15 @@ def test_missing_pretrained_network_named(demo_folder):
     assert result.returncode == 1
     assert "embed --space rotation" in job.error
     assert "Traceback" not in job.error
+
+
+def test_starts_from_pretrained_network(demo_folder):
+    embed = run_job(demo_folder, "embed", "--space", "rotation", "--image-size", "16",
+                    "--pretrain-epochs", "1", "--pretrain-items", "256")
+    assert embed.returncode == 0, embed.stderr
+    result = run_job(demo_folder, "fixmatch", "--init", "rotation", "--image-size", "16",
+                     "--epochs", "1", "--time-budget", "0", "--folds", "2")
+    assert result.returncode == 0, result.stderr
+    job = last_job(demo_folder)
+    assert job.metrics["network"] == "resnet"
+    assert job.metrics["history"]

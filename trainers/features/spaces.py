@@ -35,6 +35,7 @@ from workbench.store.engine import Project
 
 TORCHVISION_ARCHS = ("resnet18", "resnet50", "vit_b_16")
 SELF_SUPERVISED = ("simclr", "rotation")
+SELF_SUPERVISED_VERSION = 2
 DEFAULT_CLIP = ("ViT-B-32", "laion2b_s34b_b79k")
 SPACE_NAMES = ("pixels", "pixels-pca", *TORCHVISION_ARCHS, "clip", *SELF_SUPERVISED)
 _CLIP_NAME = re.compile(r"^clip(?::(?P<model>[^/\s]+)/(?P<tag>[^/\s]+))?$")
@@ -130,9 +131,9 @@ def load_features(project: Project, data: Dataset, space: Space, state: TaskStat
     Raises ValueError when vectors contain NaN or infinity, naming an item.
     """
     if recompute and space.fitted:
-        _model_file(project, space).unlink(missing_ok=True)
+        model_file(project, space).unlink(missing_ok=True)
     vectors, valid = cache.load_cached(project, space.key, data.item_ids, data.sha256)
-    if recompute or (space.fitted and not _model_file(project, space).exists()):
+    if recompute or (space.fitted and not model_file(project, space).exists()):
         valid[:] = False
     expected = _expected_dim(space, data)
     if vectors is not None and expected and vectors.shape[1] != expected:
@@ -180,8 +181,13 @@ def _expected_dim(space: Space, data: Dataset) -> int | None:
     return None
 
 
-def _model_file(project: Project, space: Space) -> Path:
-    return model_path(project, space, ".npz" if space.family == "pixels-pca" else ".pt")
+def model_file(project: Project, space: Space) -> Path:
+    """Return where a fitted space keeps its PCA or network."""
+    if space.family == "pixels-pca":
+        return model_path(project, space, ".npz")
+    # The version changes with the network's layout, so a project made by an
+    # older release trains a new network and recomputes every vector.
+    return model_path(project, space, f"-v{SELF_SUPERVISED_VERSION}.pt")
 
 
 def _compute(project, data, space, rows, state, device, span):
@@ -195,7 +201,7 @@ def _compute(project, data, space, rows, state, device, span):
         from trainers.features import self_supervised
 
         return self_supervised.embed(project, space, paths, state, device, span,
-                                     _model_file(project, space))
+                                     model_file(project, space))
     from trainers.features import backbones
 
     backbones.require_clip_weights(space)
@@ -203,7 +209,7 @@ def _compute(project, data, space, rows, state, device, span):
 
 
 def _pca_transform(project, space, features, unreadable):
-    file = _model_file(project, space)
+    file = model_file(project, space)
     if file.exists():
         with np.load(file) as stored:
             model = {"mean": stored["mean"], "components": stored["components"]}

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from trainers.features import augment
-from trainers.features.spaces import SELF_SUPERVISED, model_path, parse_space
+from trainers.features.spaces import SELF_SUPERVISED, model_file, parse_space
 from trainers.methods import evaluation
 from trainers.methods.common import (
     per_class_counts,
@@ -448,7 +448,7 @@ def _backbone_state(project: Project, params: dict, size: int):
     if space.family not in SELF_SUPERVISED:
         raise ValueError(f"init must be empty or one of {', '.join(SELF_SUPERVISED)}, "
                          f"got {params['init']!r}.")
-    file = model_path(project, space, ".pt")
+    file = model_file(project, space)
     if not file.exists():
         raise ValueError(f"No pretrained {space.key} network in {file.parent}. Run "
                          f"'embed --space {params['init']}' first, or leave init empty.")

@@ -132,7 +132,7 @@ EMBED = JobKind(
               "self-supervised network."),
         Param("download", bool, False, "Allow downloading pretrained weights into the "
               "usual cache (torch hub, Hugging Face). Off, a missing file fails at once."),
-        Param("pretrain_epochs", int, 15, "Epochs of self-supervised pretraining.",
+        Param("pretrain_epochs", int, 20, "Epochs of self-supervised pretraining.",
               minimum=1, maximum=1000),
         Param("pretrain_items", int, 10_000, "Images sampled for self-supervised "
               "pretraining; 0 uses every image. All images are embedded.",
