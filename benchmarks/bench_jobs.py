@@ -75,6 +75,13 @@ JOB_RUNS = (
     ("fixmatch", "fixmatch", {}),
     ("fixmatch, 240 s budget", "fixmatch", {"time_budget": 240}),
     ("zero-shot", "zero-shot", {}),
+    # The self-supervised spaces pretrain in the embed job itself, so these
+    # are job rows rather than cached-vector set-up.
+    ("embed simclr", "embed", {"space": "simclr"}),
+    ("embed rotation", "embed", {"space": "rotation"}),
+    ("self-training, logistic, simclr", "self-training", {"space": "simclr",
+                                                          "head": "logistic"}),
+    ("label-propagation, simclr", "label-propagation", {"space": "simclr"}),
 )
 # Two path rules on the file name. IDX images have no metadata and their
 # paths carry no class, so these rules are wrong most of the time. They
