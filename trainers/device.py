@@ -26,6 +26,14 @@ def select_device(requested: str = "auto"):
     return torch.device(requested)
 
 
+def limit_torch_threads(count: int) -> int:
+    """Set torch's CPU thread pool to ``count`` threads; return the count torch reports."""
+    import torch
+
+    torch.set_num_threads(count)
+    return torch.get_num_threads()
+
+
 def autocast(device):
     """Return a float16 autocast context on CUDA (mixed precision), else a no-op one."""
     import contextlib

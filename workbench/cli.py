@@ -258,6 +258,7 @@ def _job_params(kind_name: str, rest: list[str]) -> dict[str, Any]:
 
 def cmd_job_run(args) -> int:
     from workbench.jobs import runner
+    from workbench.settings import load_settings
     from workbench.store import open_project
 
     if "--json" in args.rest:
@@ -276,7 +277,9 @@ def cmd_job_run(args) -> int:
             elif message["event"] in ("log", "finished") and message.get("error"):
                 print(f"  {message['error']}", file=sys.stderr)
 
-        state = runner.run_job(project, job_id, show)
+        # The window's "Threads per job" setting applies here too.
+        state = runner.run_job(project, job_id, show,
+                               threads_per_job=load_settings().job_threads)
         with project.read() as session:
             from workbench.store.schema import Job
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from platformdirs import user_config_dir
 
+from workbench.jobs.threads import AUTOMATIC, MAX_THREADS
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -39,6 +41,9 @@ class Settings:
     accept_threshold: float = 0.95
     # Threshold a new job's form starts from when its kind has one.
     job_threshold: float = 0.9
+    # Threads per BLAS, OpenMP and torch pool of each job. AUTOMATIC (0)
+    # lets the runner choose from the usable cores and the running jobs.
+    job_threads: int = AUTOMATIC
     recent_projects: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -53,6 +58,12 @@ class Settings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {value}.")
+        threads = self.job_threads
+        if (not isinstance(threads, int) or isinstance(threads, bool)
+                or not AUTOMATIC <= threads <= MAX_THREADS):
+            raise SettingsError(
+                f"Invalid threads per job {threads!r}: use {AUTOMATIC} for automatic or a "
+                f"whole number from 1 to {MAX_THREADS}.")
 
     def add_recent(self, folder: Path) -> None:
         text = str(Path(folder).resolve())

@@ -24,6 +24,13 @@ from sqlalchemy import func, select
 
 from workbench.jobs import protocol
 from workbench.jobs.specs import job_kind
+from workbench.jobs.threads import (
+    AUTOMATIC,
+    ThreadLimit,
+    ThreadLimitError,
+    choose_thread_limit,
+    thread_environment,
+)
 from workbench.store.engine import Project
 from workbench.store.schema import (
     ACTIVE_JOB_STATES,
@@ -73,6 +80,8 @@ def create_job(project: Project, kind: str, params: dict[str, Any] | None = None
     """Validate the parameters and add a queued job; return its id."""
     resolved = job_kind(kind).resolve(params or {})
     check_ready(project, kind)
+    # An invalid WORKBENCH_JOB_THREADS stops the job before its row exists.
+    trainer_thread_limit(project)
     with project.write() as session:
         job = Job(kind=kind, params=resolved, state=QUEUED)
         session.add(job)
@@ -89,11 +98,44 @@ def trainer_command(project: Project, job_id: int) -> list[str]:
     return [sys.executable, "-m", "trainers", *args]
 
 
-def trainer_environment() -> dict[str, str]:
+def running_job_count(project: Project) -> int:
+    """Return how many of the project's running jobs still have a live trainer process."""
+    with project.read() as session:
+        pids = list(session.scalars(select(Job.pid).where(Job.state == RUNNING)))
+    return sum(_pid_alive(pid) for pid in pids)
+
+
+def trainer_thread_limit(project: Project | None = None,
+                         threads_per_job: int = AUTOMATIC) -> ThreadLimit:
+    """Return the thread limit of a trainer about to start for ``project``.
+
+    ``threads_per_job`` is the "Threads per job" setting. The automatic
+    choice counts the project's running jobs plus the new one.
+    NOTE: jobs of other projects and other programs' threads are not
+    counted, so the automatic limit can still exceed the free cores.
+    Raises JobError for an invalid WORKBENCH_JOB_THREADS.
+    """
+    running = 1 + (running_job_count(project) if project is not None else 0)
+    try:
+        return choose_thread_limit(threads_per_job, running)
+    except ThreadLimitError as exc:
+        raise JobError(str(exc)) from exc
+
+
+def trainer_environment(project: Project | None = None,
+                        threads_per_job: int = AUTOMATIC) -> dict[str, str]:
+    """Return the environment of a trainer process, with its thread pools limited.
+
+    Raises JobError for an invalid WORKBENCH_JOB_THREADS.
+    """
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    limit = trainer_thread_limit(project, threads_per_job)
+    env.update(thread_environment(limit, os.environ))
+    log.info("Trainer thread pools for %s: %s", project.folder if project else "a job",
+             limit.describe())
     return env
 
 
@@ -172,18 +214,22 @@ def run_job(
     project: Project,
     job_id: int,
     on_message: Callable[[dict[str, Any]], None] = lambda message: None,
+    threads_per_job: int = AUTOMATIC,
 ) -> str:
     """Run one job in a trainer subprocess until it ends; return its final state.
 
-    Ctrl+C (KeyboardInterrupt) cancels the job: the trainer gets SIGTERM and
-    CANCEL_GRACE_S seconds to exit before it is killed.
+    ``threads_per_job`` is the "Threads per job" setting (see
+    :func:`trainer_thread_limit`). Ctrl+C (KeyboardInterrupt) cancels the
+    job: the trainer gets SIGTERM and CANCEL_GRACE_S seconds to exit before
+    it is killed.
     """
+    env = trainer_environment(project, threads_per_job)
     # Standard error goes to a file: a pipe that is not read while standard
     # output is followed would fill up and block the trainer.
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
         process = subprocess.Popen(
             trainer_command(project, job_id), stdout=subprocess.PIPE, stderr=errors,
-            text=True, encoding="utf-8", errors="replace", env=trainer_environment(),
+            text=True, encoding="utf-8", errors="replace", env=env,
         )
         cancelled = False
         try:

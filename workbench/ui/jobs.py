@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.jobs import protocol, runner, specs
+from workbench.jobs import protocol, runner, specs, threads
 from workbench.jobs.specs import JobKind, Param, ParamError
 from workbench.store import queries
 from workbench.store.engine import Project
@@ -83,13 +83,16 @@ class JobSupervisor(QObject):
 
     queued = Signal(int)
 
-    def __init__(self, parent=None, max_running: int = 1):
+    def __init__(self, parent=None, max_running: int = 1,
+                 threads_per_job: int = threads.AUTOMATIC):
         super().__init__(parent)
         self.project: Project | None = None
         self.running: dict[int, RunningJob] = {}
         # Jobs created but waiting for a free slot, oldest first.
         self.queue: list[tuple[int, str]] = []
         self.max_running = max_running
+        # The "Threads per job" setting, read when each trainer starts.
+        self.threads_per_job = threads_per_job
 
     @property
     def busy(self) -> bool:
@@ -114,7 +117,8 @@ class JobSupervisor(QObject):
         process = QProcess(self)
         command = runner.trainer_command(self.project, job_id)
         environment = QProcessEnvironment()
-        for key, value in runner.trainer_environment().items():
+        variables = runner.trainer_environment(self.project, self.threads_per_job)
+        for key, value in variables.items():
             environment.insert(key, value)
         process.setProcessEnvironment(environment)
         job = RunningJob(job_id, kind, process)
@@ -479,6 +483,9 @@ class JobsPanel(QWidget):
             view.started = time.monotonic()
             self._set(job_id, 2, "running")
             text = f"running on {message.get('device')}"
+            if message.get("threads"):
+                unit = "thread" if message["threads"] == 1 else "threads"
+                text += f", {message['threads']} {unit} per pool"
         elif event == "metric":
             text = self._on_metric(job_id, view, message)
         elif event == "log":

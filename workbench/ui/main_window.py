@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.item_pane = ItemPane(self.previews)
         self.review = ReviewPanel(self.previews, self.settings.accept_threshold)
         self.review.actor = self.actor
-        self.supervisor = JobSupervisor(self)
+        self.supervisor = JobSupervisor(self, threads_per_job=self.settings.job_threads)
         self.jobs_panel = JobsPanel(self.supervisor, self._job_defaults())
         self.embedding = EmbeddingView(self.thumbnails)
         self.weak_sources = WeakSourcesEditor()
@@ -554,6 +554,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Settings not saved: {exc}")
             return
         self.settings = settings
+        self.supervisor.threads_per_job = settings.job_threads
         self.jobs_panel.launcher.defaults = self._job_defaults()
         self.jobs_panel.launcher.refresh()
         self.review.batch.threshold.setValue(settings.accept_threshold)
