@@ -185,7 +185,8 @@ def _logistic(X, y, weights=None):
     return LogisticRegression(max_iter=1000, C=1.0).fit(X, y, sample_weight=weights)
 
 
-def _self_supervised(train_images, test_images, name, args):
+def _pretrain(train_images, name, args):
+    """Pretrain the small ResNet of a self-supervised space as the embed job does."""
     from trainers.features import self_supervised
 
     rng = np.random.default_rng(0)
@@ -193,6 +194,15 @@ def _self_supervised(train_images, test_images, name, args):
                         replace=False)
     network = self_supervised.pretrain(train_images[sample], name,
                                        epochs=args.pretrain_epochs, batch_size=256)
+    # FixMatch may start from this network (--fixmatch-init).
+    args.pretrained[name] = network.state_dict()
+    return network
+
+
+def _self_supervised(train_images, test_images, name, args):
+    from trainers.features import self_supervised
+
+    network = _pretrain(train_images, name, args)
     return (self_supervised.features(network, train_images, "cpu"),
             self_supervised.features(network, test_images, "cpu"))
 
@@ -393,10 +403,13 @@ def fixmatch_runs(train_images, test_images, y, y_test, labels, seed, args):
     out = {}
     runs = (("small CNN, labels only", 0.0, args.labels_only_budget),
             ("fixmatch", 1.0, args.fixmatch_budget))
+    backbone = args.pretrained.get(args.fixmatch_init) if args.fixmatch_init else None
+    network = "resnet" if backbone is not None else "cnn"
     for name, weight, budget in runs:
         load_before = os.getloadavg()
         with Measured() as m:
             model = FixMatch(epochs=args.fixmatch_epochs, time_budget=budget,
+                             network=network, backbone_state=backbone,
                              width=args.fixmatch_width, lr=args.fixmatch_lr,
                              threshold=args.fixmatch_threshold,
                              unlabeled_ratio=args.fixmatch_unlabeled_ratio,
@@ -413,6 +426,7 @@ def fixmatch_runs(train_images, test_images, y, y_test, labels, seed, args):
             if confident.any() else None,
             "coverage": float(confident.mean()), **m.record(),
             "training_budget": budget, "steps": model.steps_,
+            "network": network, "init": args.fixmatch_init or None,
             "threads": torch.get_num_threads(),
             "load_before": load_before[0], "load_after": os.getloadavg()[0],
             "history": model.history_}
@@ -457,7 +471,17 @@ def benchmark(args, save):
     rng = np.random.default_rng(12345)
     train_images, y = _subsample(train_images, y, args.train_size, rng)
     test_images, y_test = _subsample(test_images, y_test, args.test_size, rng)
+    args.pretrained = {}
     features = spaces(train_images, test_images, args.spaces, args)
+    init_seconds = None
+    if args.fixmatch_init in features:
+        init_seconds = features[args.fixmatch_init][2]
+    elif args.fixmatch_init:
+        # Pretrained only as FixMatch's start: its vectors are not compared.
+        start = time.perf_counter()
+        _pretrain(train_images, args.fixmatch_init, args)
+        init_seconds = time.perf_counter() - start
+        print(f"pretrained {args.fixmatch_init}: {init_seconds:.0f} s", flush=True)
     with threadpool_limits(args.sklearn_threads):
         raw_view = StandardScaler().fit_transform(train_images.reshape(len(y), -1))
         # The fully supervised limit does not depend on N or the seed.
@@ -477,6 +501,7 @@ def benchmark(args, save):
                 save(results)
             if args.fixmatch_epochs and seed in args.fixmatch_seeds:
                 results.append({"labels_per_class": per_class, "seed": seed, "space": "images",
+                                "init_seconds": init_seconds,
                                 "runs": fixmatch_runs(train_images, test_images, y, y_test,
                                                       labels, seed, args)})
                 save(results)
@@ -531,6 +556,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--labels-only-budget", type=float, default=0.0,
                         help="Seconds of training of the small CNN on the labels alone, or 0 "
                              "to train for --fixmatch-epochs.")
+    parser.add_argument("--fixmatch-init", choices=("", "simclr", "rotation"), default="",
+                        help="Train FixMatch and its labels-only peer on the small ResNet "
+                             "pretrained by this self-supervised space instead of the small "
+                             "CNN (the job's init parameter).")
     parser.add_argument("--fixmatch-lr", type=float, default=0.03)
     parser.add_argument("--fixmatch-threshold", type=float, default=0.95)
     parser.add_argument("--fixmatch-unlabeled-ratio", type=int, default=4)

@@ -114,7 +114,12 @@ def _fixmatch_accuracy_rows(per_class, rows):
 
 def _run_name(name, run):
     budget = run.get("training_budget")
-    title = "FixMatch (small CNN)" if name == "fixmatch" else name
+    if run.get("init"):
+        network = f"small ResNet pretrained by {SPACE_NAMES.get(run['init'], run['init'])}"
+        title = (f"FixMatch ({network})" if name == "fixmatch" else
+                 f"{network}, labels only")
+    else:
+        title = "FixMatch (small CNN)" if name == "fixmatch" else name
     return f"{title}, {budget:.0f} s of training" if budget else title
 
 

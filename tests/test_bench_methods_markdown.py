@@ -66,3 +66,24 @@ def test_markdown_rejects_old_format():
     old = {"labels_per_class": 10, "seed": 0, "space": "pixels-pca", "supervised": 0.7}
     with pytest.raises(ValueError, match="older bench_methods.py"):
         markdown(_report([old]))
+
+
+def _fixmatch_row(init):
+    def run(accuracy, budget):
+        return {"accuracy": accuracy, "pseudo_precision": 0.9, "coverage": 0.5,
+                "seconds": budget + 5.0, "training_budget": budget, "steps": 100,
+                "network": "resnet" if init else "cnn", "init": init}
+
+    return {"labels_per_class": 10, "seed": 0, "space": "images", "init_seconds": 300.0,
+            "runs": {"small CNN, labels only": run(0.70, 120.0),
+                     "fixmatch": run(0.77, 480.0)}}
+
+
+def test_markdown_names_fixmatch_network():
+    text = markdown(_report([_fixmatch_row("simclr")]))
+    line = _line(text, "FixMatch")
+    assert "FixMatch (small ResNet pretrained by SimCLR), 480 s of training" in line
+    assert "small ResNet pretrained by SimCLR, labels only, 120 s of training" in text
+    assert line.split("|")[-2].strip() == "1.100"
+    plain = markdown(_report([_fixmatch_row(None)]))
+    assert "FixMatch (small CNN), 480 s of training" in plain
