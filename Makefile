@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_PROJECT ?= demo-project
 PYTEST_ARGS ?=
+# Folder with the Fashion-MNIST IDX files of the benchmarks:
+# make bench-quick FASHION_DATA=DIR
+FASHION_DATA ?= /usr/share/datasets/fashion-mnist
 
 .PHONY: install demo test test-fast system-deps screenshot bundle bundle-test clean \
 	bench bench-quick fashion-data
@@ -37,33 +40,36 @@ screenshot: install system-deps
 	bash packaging/screenshot.sh docs/window.png
 
 # Method benchmarks on Fashion-MNIST (BENCHMARKS.md). Debian's package is
-# installed where apt-get is available and we are root; elsewhere the
-# scripts take --data DIR.
+# installed where apt-get is available and we are root; elsewhere pass
+# FASHION_DATA=DIR.
 fashion-data:
-	@test -d /usr/share/datasets/fashion-mnist || \
+	@test -d $(FASHION_DATA) || \
 		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-		  apt-get install -y dataset-fashion-mnist; } || true
+		  apt-get install -y dataset-fashion-mnist; } || \
+		echo "No Fashion-MNIST in $(FASHION_DATA), and apt-get cannot install it here" \
+		     "(it needs root and Debian's dataset-fashion-mnist package). Install it," \
+		     "or pass FASHION_DATA=DIR with the IDX files."
 
 # bench_methods runs twice: the feature methods on pixels+PCA and SimCLR,
 # then FixMatch and its labels-only peer with the settings and 15-minute
 # budget of BENCHMARKS.md ("FixMatch on all 60,000 images").
 bench: install fashion-data
-	nice -n 10 $(PY) benchmarks/bench_methods.py --fixmatch-epochs 0 \
+	nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --fixmatch-epochs 0 \
 		--json docs/bench/methods-full-features.json
-	nice -n 10 $(PY) benchmarks/bench_methods.py --spaces --methods \
+	nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --spaces --methods \
 		--fixmatch-epochs 1000 --fixmatch-budget 840 --labels-only-budget 120 \
 		--fixmatch-width 16 --fixmatch-lr 0.1 --fixmatch-adaptive-threshold \
 		--no-distribution-alignment --threads 2 --json docs/bench/methods-fixmatch.json
-	nice -n 10 $(PY) benchmarks/bench_noise.py
-	nice -n 10 $(PY) benchmarks/bench_weak.py
-	nice -n 10 $(PY) benchmarks/bench_throughput.py
-	nice -n 10 $(PY) benchmarks/bench_jobs.py
+	nice -n 10 $(PY) benchmarks/bench_noise.py --data $(FASHION_DATA)
+	nice -n 10 $(PY) benchmarks/bench_weak.py --data $(FASHION_DATA)
+	nice -n 10 $(PY) benchmarks/bench_throughput.py --data $(FASHION_DATA)
+	nice -n 10 $(PY) benchmarks/bench_jobs.py --data $(FASHION_DATA)
 
 bench-quick: install fashion-data
-	nice -n 10 $(PY) benchmarks/bench_methods.py --quick --json docs/bench/methods-quick.json
-	nice -n 10 $(PY) benchmarks/bench_noise.py --quick --json docs/bench/noise-quick.json
-	nice -n 10 $(PY) benchmarks/bench_weak.py --quick --json docs/bench/weak-quick.json
-	nice -n 10 $(PY) benchmarks/bench_throughput.py --quick --json docs/bench/throughput-quick.json
+	nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --quick --json docs/bench/methods-quick.json
+	nice -n 10 $(PY) benchmarks/bench_noise.py --data $(FASHION_DATA) --quick --json docs/bench/noise-quick.json
+	nice -n 10 $(PY) benchmarks/bench_weak.py --data $(FASHION_DATA) --quick --json docs/bench/weak-quick.json
+	nice -n 10 $(PY) benchmarks/bench_throughput.py --data $(FASHION_DATA) --quick --json docs/bench/throughput-quick.json
 
 # The desktop bundle (PyInstaller): dist/workbench/ and its .tar.gz, then
 # the same archive unpacked elsewhere and smoke-tested (README, Installer).

@@ -183,6 +183,8 @@ def _plot(report: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The parts read the data folder from this module name.
+    global DATASET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="A run of a few minutes: 5,000 images imported, fewer images "
@@ -193,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tsne-points", type=int,
                         help="Run t-SNE on a random sample of this many of the 70,000 "
                              "points. Default: all in a full run, 5,000 with --quick.")
+    parser.add_argument("--data", type=Path, default=DATASET,
+                        help=f"Folder with the Fashion-MNIST IDX files. Default: {DATASET}.")
     parser.add_argument("--json", type=Path,
                         help="Results file. Default: docs/bench/throughput[-quick].json.")
     args = parser.parse_args(argv)
+    DATASET = args.data
     mode = "quick" if args.quick else "full"
     path = args.json or ROOT / "docs/bench" / f"throughput{'-quick' if args.quick else ''}.json"
     if "embedding" in args.parts and "import" not in args.parts:
