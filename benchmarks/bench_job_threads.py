@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_jobs import _messages as read_messages  # noqa: E402
-from bench_jobs import build_project  # noqa: E402
+from bench_jobs import build_project, job_command  # noqa: E402
 from bench_methods import DATASET, machine  # noqa: E402
 from bench_throughput import code_version, load_average  # noqa: E402
 
@@ -145,9 +145,7 @@ def wait_or_cancel(process: subprocess.Popen, timeout: float) -> bool:
 def run_once(project: Path, kind: str, params: dict, threads: int, peer_count: int,
              timeout: float, scratch: Path) -> dict:
     """Time one job with ``threads`` per pool beside ``peer_count`` busy peers."""
-    command = [sys.executable, "-m", "workbench", "job", "run", kind, str(project), "--json"]
-    for key, value in params.items():
-        command += ["--param", f"{key}={value}"]
+    command = job_command(kind, project, params)
     load_before = load_average()
     peers = start_busy_peers(peer_count)
     stdout_path = scratch / "job.jsonl"

@@ -184,11 +184,17 @@ def _proposal_summary(project_folder: Path, job_id: int | None, truth: dict) -> 
     return summary
 
 
-def run_job(project: Path, name: str, kind: str, params: dict, log_folder: Path,
-            truth: dict, timeout: float) -> dict:
+def job_command(kind: str, project: Path, params: dict) -> list[str]:
+    """Return the `workbench job run ... --json` command line of one job."""
     command = [sys.executable, "-m", "workbench", "job", "run", kind, str(project), "--json"]
     for key, value in params.items():
         command += ["--param", f"{key}={value}"]
+    return command
+
+
+def run_job(project: Path, name: str, kind: str, params: dict, log_folder: Path,
+            truth: dict, timeout: float) -> dict:
+    command = job_command(kind, project, params)
     print(f"{name}: {' '.join(command[1:])}", flush=True)
     measured = _run_command(command, log_folder, name, timeout)
     messages = _messages(measured.pop("stdout"))

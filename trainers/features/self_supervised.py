@@ -1,8 +1,8 @@
 """Self-supervised features: a small ResNet pretrained on the project's own images.
 
 Two pretext tasks: ``rotation`` predicts which of 0, 90, 180 or 270 degrees
-a random view of an image was turned by; ``simclr`` pulls two random views of one image
-together and pushes views of other images apart (NT-Xent loss). Views are a
+a random view of an image was turned by. ``simclr`` pulls two random views
+of one image together and pushes views of other images apart (NT-Xent loss). Views are a
 random resized crop, a horizontal flip, brightness and contrast jitter and a
 Gaussian blur of the gray image. The vectors are the network's last two
 stages, each average-pooled on a 2 x 2 grid and standardized on the
@@ -24,15 +24,12 @@ from trainers.state import TaskState
 DEFAULT_SIZE = 28
 
 
-FEATURE_DIM = 768
-
-
 def _network(width: int = 32):
     """Return the small ResNet: a stride-2 stem, then stages at 14, 7 and 4 pixels.
 
-    Called as a module it returns the last stage pooled to ``4 * width``
-    values, what the pretext heads and FixMatch train on. ``features``
-    returns the vectors the space stores.
+    Called as a module, it returns the last stage pooled to ``4 * width``
+    values, which the pretext heads and FixMatch train on. Its ``features``
+    method returns the vectors the space stores (768 values at width 32).
     """
     import torch
     from torch import nn
@@ -60,16 +57,16 @@ def _network(width: int = 32):
             # A stride-2 stem costs a quarter of the compute of a stride-1 one
             # on 28 x 28 images, and four times the pretraining steps in the
             # same time gave better features (BENCHMARKS.md, "Self-supervised
-            # features").
+            # spaces against pixels+PCA").
             self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False),
                                       nn.BatchNorm2d(width), nn.ReLU(inplace=True))
             self.stage1 = Residual(width, width, 1)
             self.stage2 = Residual(width, 2 * width, 2)
             self.stage3 = Residual(2 * width, 4 * width, 2)
+            # The stages of 2 and 4 widths, each pooled on a 2 x 2 grid.
+            dim = 4 * (2 * width + 4 * width)
             # Set by ``_standardize`` after pretraining and saved with the
             # weights, so every later embedding uses the same scaling.
-            # Two stages of 2 and 4 widths, each pooled on a 2 x 2 grid.
-            dim = 4 * (2 * width + 4 * width)
             self.register_buffer("feature_mean", torch.zeros(dim))
             self.register_buffer("feature_scale", torch.ones(dim))
 
@@ -229,6 +226,6 @@ def embed(project, space, paths: list[str], state: TaskState, device: str, span,
                            seed=int(options.get("seed", 0)), device=device, state=state)
         model_file.parent.mkdir(parents=True, exist_ok=True)
         torch.save(network.state_dict(), model_file)
-    vectors = np.zeros((len(paths), FEATURE_DIM), dtype=np.float32)
+    vectors = np.zeros((len(paths), network.feature_mean.numel()), dtype=np.float32)
     vectors[readable] = features(network, images[readable], device)
     return vectors, unreadable

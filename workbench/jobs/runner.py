@@ -81,7 +81,8 @@ def create_job(project: Project, kind: str, params: dict[str, Any] | None = None
     resolved = job_kind(kind).resolve(params or {})
     check_ready(project, kind)
     # An invalid WORKBENCH_JOB_THREADS stops the job before its row exists.
-    trainer_thread_limit(project)
+    # Without a project the check reads no job rows.
+    trainer_thread_limit()
     with project.write() as session:
         job = Job(kind=kind, params=resolved, state=QUEUED)
         session.add(job)

@@ -138,7 +138,7 @@ class ImportExport(QObject):
         # While the close confirmation is open, a finished import's report
         # waits here instead of opening on top of it.
         self.reports_held = False
-        self._held_report: tuple[str, str] | None = None
+        self._pending_report: tuple[str, str] | None = None
         self._thread: threading.Thread | None = None
         self._progress: Progress | None = None
         self._task: dict[str, Any] = {}
@@ -337,13 +337,13 @@ class ImportExport(QObject):
     def release_reports(self) -> None:
         """Show the report that finished while reports were held, if any."""
         self.reports_held = False
-        held, self._held_report = self._held_report, None
-        if held and not self._closed:
-            self._show_report(*held)
+        pending, self._pending_report = self._pending_report, None
+        if pending and not self._closed:
+            self._show_report(*pending)
 
     def _show_report(self, title: str, summary: str) -> None:
         if self.reports_held:
-            self._held_report = (title, summary)
+            self._pending_report = (title, summary)
             return
         lines = summary.splitlines()
         text = "\n".join(lines[:REPORT_LINES_SHOWN])
