@@ -524,6 +524,9 @@ def _parser() -> argparse.ArgumentParser:
                              "budget options.")
     parser.add_argument("--markdown", type=Path, nargs="+", metavar="JSON",
                         help="Print Markdown tables of finished result files and exit.")
+    parser.add_argument("--combine", action="store_true",
+                        help="With --markdown: pool the files' rows into one pair of "
+                             "tables (runs of one configuration split by seed or N).")
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fixmatch-seeds", type=int, nargs="*", default=None,
@@ -586,11 +589,19 @@ def main(argv=None) -> int:
     if args.markdown:
         from methods_markdown import markdown
 
+        reports = []
         for path in args.markdown:
             try:
-                print(markdown(json.loads(path.read_text())))
+                reports.append(json.loads(path.read_text()))
+                if not args.combine:
+                    print(markdown(reports[-1]))
             except ValueError as exc:
                 raise SystemExit(f"{path}: {exc}") from None
+        if args.combine:
+            try:
+                print(markdown(*reports))
+            except ValueError as exc:
+                raise SystemExit(f"{' '.join(map(str, args.markdown))}: {exc}") from None
         return 0
     if args.quick:
         vars(args).update(QUICK)

@@ -1,6 +1,7 @@
 """Markdown tables of a bench_methods.py result file, with mean ± standard deviation over seeds.
 
-``python benchmarks/bench_methods.py --markdown FILE.json`` prints them. The
+``python benchmarks/bench_methods.py --markdown FILE.json`` prints them;
+``--markdown A.json B.json --combine`` pools runs split by seed or N. The
 standard deviation is the sample one (ddof=1); a figure from one seed is
 printed alone. Ratios are taken per seed and then averaged.
 """
@@ -182,22 +183,10 @@ COST_HEADER = ("N", "features", "method", "pseudo-label precision, 1 / 3 cycles"
                "wall time, 1 / 3 cycles", "peak memory, NumPy / RSS growth")
 
 
-def markdown(report: dict) -> str:
-    """Return the run's conditions, an accuracy table and a cost table in Markdown."""
-    if any("runs" not in row and "peers" not in row for row in report["results"]):
-        raise ValueError("The result file was written by an older bench_methods.py, "
-                         "whose rows have no 'peers' or 'runs'. Rerun the benchmark.")
-    accuracy, cost = [], []
-    for per_class, space, rows in _groups(report["results"]):
-        if space == "images":
-            accuracy += _fixmatch_accuracy_rows(per_class, rows)
-            cost += _fixmatch_cost_rows(per_class, rows)
-        else:
-            accuracy += _accuracy_rows(per_class, space, rows)
-            cost += _cost_rows(per_class, space, rows)
+def _conditions(report: dict) -> str:
     spaces = {r["space"]: r["space_seconds"] for r in report["results"] if "space_seconds" in r}
     space_text = ", ".join(f"{SPACE_NAMES.get(k, k)} {v:.0f} s" for k, v in spaces.items())
-    conditions = (
+    return (
         f"`{report['script']} {' '.join(report['argv'])}`: {report['machine']}, "
         f"{report['date']}, {report['seconds']:.0f} s in all"
         f"{'' if report['complete'] else ' (stopped before the end)'}, load average "
@@ -206,8 +195,37 @@ def markdown(report: dict) -> str:
         f"{report.get('torch_threads', '?')}, BLAS and OpenMP threads "
         f"{report.get('sklearn_threads', '?')}, process peak RSS "
         f"{report['peak_rss_mb']:.0f} MiB. Features computed in: {space_text or 'none'}.")
-    return "\n\n".join([conditions, _table(ACCURACY_HEADER, accuracy),
-                        _table(COST_HEADER, cost)])
+
+
+def markdown(*reports: dict) -> str:
+    """Return the runs' conditions, an accuracy table and a cost table in Markdown.
+
+    Several reports are pooled into one pair of tables, for runs of one
+    configuration split by seed or by N. Each run's conditions are listed.
+    """
+    results, seen = [], {}
+    for number, report in enumerate(reports, 1):
+        if any("runs" not in row and "peers" not in row for row in report["results"]):
+            raise ValueError("The result file was written by an older bench_methods.py, "
+                             "whose rows have no 'peers' or 'runs'. Rerun the benchmark.")
+        for row in report["results"]:
+            key = (row["labels_per_class"], row["space"], row["seed"])
+            if key in seen:
+                raise ValueError(
+                    f"Seed {key[2]} at N = {key[0]} on {SPACE_NAMES.get(key[1], key[1])} is in "
+                    f"result files {seen[key]} and {number}. Pass each run once.")
+            seen[key] = number
+            results.append(row)
+    accuracy, cost = [], []
+    for per_class, space, rows in _groups(results):
+        if space == "images":
+            accuracy += _fixmatch_accuracy_rows(per_class, rows)
+            cost += _fixmatch_cost_rows(per_class, rows)
+        else:
+            accuracy += _accuracy_rows(per_class, space, rows)
+            cost += _cost_rows(per_class, space, rows)
+    return "\n\n".join([*(_conditions(report) for report in reports),
+                         _table(ACCURACY_HEADER, accuracy), _table(COST_HEADER, cost)])
 
 
 def accuracies(results: list[dict], per_class: int) -> dict[str, list[float]]:

@@ -87,3 +87,21 @@ def test_markdown_names_fixmatch_network():
     assert line.split("|")[-2].strip() == "1.100"
     plain = markdown(_report([_fixmatch_row(None)]))
     assert "FixMatch (small CNN), 480 s of training" in plain
+
+
+def test_markdown_pools_runs_split_by_seed():
+    first = _report([_row(0, 0.5, 0.6, 0.7)])
+    second = {**_report([_row(1, 0.5, 0.8, 0.9)]), "argv": ["--seeds", "1"], "seconds": 20.0}
+    text = markdown(first, second)
+    cells = [cell.strip() for cell in _line(text, "self-training").split("|")]
+    assert cells[4] == "2"
+    assert cells[6] == "0.800 ± 0.141"
+    assert "--quick`" in text
+    assert "--seeds 1`" in text
+    assert "20 s in all" in text
+
+
+def test_markdown_rejects_repeated_seed():
+    report = _report([_row(0, 0.5, 0.6, 0.7)])
+    with pytest.raises(ValueError, match="Seed 0 at N = 10 on pixels\\+PCA is in result files 1 and 2"):
+        markdown(report, report)
