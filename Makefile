@@ -9,6 +9,11 @@ PYTEST_ARGS ?=
 # Folder with the Fashion-MNIST IDX files of the benchmarks:
 # make bench-quick FASHION_DATA=DIR
 FASHION_DATA ?= /usr/share/datasets/fashion-mnist
+# FixMatch settings of BENCHMARKS.md: the small CNN with FlexMatch
+# thresholds for 840 s, and the SimCLR network with the job's defaults for 480 s.
+FIXMATCH_CNN = --fixmatch-budget 840 --fixmatch-width 16 --fixmatch-lr 0.1 \
+	--fixmatch-adaptive-threshold --no-distribution-alignment
+FIXMATCH_SIMCLR = --fixmatch-budget 480 --fixmatch-init simclr --no-peers
 
 .PHONY: install demo test test-fast system-deps screenshot bundle bundle-test clean \
 	bench bench-quick fashion-data
@@ -50,16 +55,27 @@ fashion-data:
 		     "(it needs root and Debian's dataset-fashion-mnist package). Install it," \
 		     "or pass FASHION_DATA=DIR with the IDX files."
 
-# bench_methods runs twice: the feature methods on pixels+PCA and SimCLR,
-# then FixMatch and its labels-only peer with the settings and 15-minute
-# budget of BENCHMARKS.md ("FixMatch on all 60,000 images").
+# bench_methods runs as in BENCHMARKS.md, two runs at a time with one torch
+# thread each (benchmarks/side_by_side.sh): the feature methods on
+# pixels+PCA and on SimCLR (one seed per run), FixMatch and its labels-only
+# peer with the 15-minute budget (one N per run), then FixMatch from the
+# SimCLR network. `bench_methods.py --markdown FILES --combine` pools them.
+METHODS = nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --threads 1
+FEATURES = $(METHODS) --fixmatch-epochs 0
+FIXMATCH = $(METHODS) --spaces --methods --fixmatch-epochs 1000 --labels-only-budget 120
 bench: install fashion-data
-	nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --fixmatch-epochs 0 \
-		--json docs/bench/methods-full-features.json
-	nice -n 10 $(PY) benchmarks/bench_methods.py --data $(FASHION_DATA) --spaces --methods \
-		--fixmatch-epochs 1000 --fixmatch-budget 840 --labels-only-budget 120 \
-		--fixmatch-width 16 --fixmatch-lr 0.1 --fixmatch-adaptive-threshold \
-		--no-distribution-alignment --threads 2 --json docs/bench/methods-fixmatch.json
+	bash benchmarks/side_by_side.sh \
+		"$(FEATURES) --spaces pixels-pca --json docs/bench/methods-full-features.json" \
+		"$(FEATURES) --spaces simclr --seeds 0 --json docs/bench/methods-full-simclr.json"
+	bash benchmarks/side_by_side.sh \
+		"$(FEATURES) --spaces simclr --seeds 1 --json docs/bench/methods-full-simclr-1.json" \
+		"$(FEATURES) --spaces simclr --seeds 2 --json docs/bench/methods-full-simclr-2.json"
+	bash benchmarks/side_by_side.sh \
+		"$(FIXMATCH) --labels-per-class 10 $(FIXMATCH_CNN) --json docs/bench/methods-fixmatch-10.json" \
+		"$(FIXMATCH) --labels-per-class 100 $(FIXMATCH_CNN) --json docs/bench/methods-fixmatch-100.json"
+	bash benchmarks/side_by_side.sh \
+		"$(FIXMATCH) --labels-per-class 10 $(FIXMATCH_SIMCLR) --json docs/bench/methods-fixmatch-simclr-10.json" \
+		"$(FIXMATCH) --labels-per-class 100 $(FIXMATCH_SIMCLR) --json docs/bench/methods-fixmatch-simclr-100.json"
 	nice -n 10 $(PY) benchmarks/bench_noise.py --data $(FASHION_DATA)
 	nice -n 10 $(PY) benchmarks/bench_weak.py --data $(FASHION_DATA)
 	nice -n 10 $(PY) benchmarks/bench_throughput.py --data $(FASHION_DATA)

@@ -527,6 +527,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--combine", action="store_true",
                         help="With --markdown: pool the files' rows into one pair of "
                              "tables (runs of one configuration split by seed or N).")
+    parser.add_argument("--plot", type=Path, metavar="STEM",
+                        help="With --markdown --combine: also draw the pooled accuracy "
+                             "charts as STEM-N.png, one per labels-per-class N.")
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fixmatch-seeds", type=int, nargs="*", default=None,
@@ -585,7 +588,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.combine or args.plot) and not args.markdown:
+        parser.error("--combine and --plot need --markdown FILE.json ...")
+    if args.plot and not args.combine:
+        parser.error("--plot draws pooled charts, so it needs --combine")
     if args.markdown:
         from methods_markdown import markdown
 
@@ -602,6 +610,10 @@ def main(argv=None) -> int:
                 print(markdown(*reports))
             except ValueError as exc:
                 raise SystemExit(f"{' '.join(map(str, args.markdown))}: {exc}") from None
+            if args.plot:
+                stem = args.plot
+                _plot([row for report in reports for row in report["results"]],
+                      stem.with_name(stem.name + ".json"))
         return 0
     if args.quick:
         vars(args).update(QUICK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import bench_methods
 from methods_markdown import markdown
 
 
@@ -105,3 +107,20 @@ def test_markdown_rejects_repeated_seed():
     report = _report([_row(0, 0.5, 0.6, 0.7)])
     with pytest.raises(ValueError, match="Seed 0 at N = 10 on pixels\\+PCA is in result files 1 and 2"):
         markdown(report, report)
+
+
+def test_combine_writes_pooled_charts(tmp_path, capsys):
+    files = []
+    for seed in (0, 1):
+        path = tmp_path / f"seed-{seed}.json"
+        path.write_text(json.dumps(_report([_row(seed, 0.5, 0.6, 0.7)])))
+        files.append(str(path))
+    stem = tmp_path / "pooled"
+    assert bench_methods.main(["--markdown", *files, "--combine", "--plot", str(stem)]) == 0
+    assert "| 2 |" in _line(capsys.readouterr().out, "self-training")
+    assert (tmp_path / "pooled-10.png").stat().st_size > 0
+
+
+def test_plot_needs_combine(tmp_path):
+    with pytest.raises(SystemExit):
+        bench_methods.main(["--markdown", str(tmp_path / "a.json"), "--plot", "x"])
