@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import DATASET, ROOT, bar_chart, load_fashion, machine  # noqa: E402
@@ -83,16 +85,54 @@ def run_case(X, y, rate, kind, seed):
     }
 
 
+DETECTORS = ("workbench at budget", "workbench flags", "cleanlab at budget",
+             "cleanlab find_label_issues", "kNN disagreement at budget")
+
+
+def markdown(report: dict) -> str:
+    """Return a Markdown table of a result file: mean ± standard deviation over seeds."""
+    from methods_markdown import mean_sd
+
+    lines = ["| flips | detector | seeds | precision | recall | F1 | flagged "
+             "| F1 ratio to cleanlab at budget |", "|---|---|---|---|---|---|---|---|"]
+    cases = []
+    for row in report["results"]:
+        if (row["kind"], row["rate"]) not in cases:
+            cases.append((row["kind"], row["rate"]))
+    for kind, rate in cases:
+        rows = [r for r in report["results"] if (r["kind"], r["rate"]) == (kind, rate)]
+        flips = f"{kind} {rate:.0%} ({rows[0]['flips']})"
+        for name in DETECTORS:
+            ratio = ""
+            if name == "workbench at budget":
+                ratio = mean_sd([r[name]["f1"] / r["cleanlab at budget"]["f1"] for r in rows])
+            cells = [mean_sd([r[name][key] for r in rows]) for key in ("precision", "recall", "f1")]
+            lines.append(f"| {flips} | {name} | {len(rows)} | {' | '.join(cells)} "
+                         f"| {mean_sd([r[name]['flagged'] for r in rows], 0)} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATASET)
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="One seed.")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS and OpenMP threads. One is the default because two "
+                             "threads spin while another process holds a core.")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="Print the table of a finished result file, mean ± standard "
+                             "deviation over its seeds, and exit.")
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/noise.json")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     if args.quick:
         args.seeds = [0]
+    limits = threadpool_limits(args.threads)
+    load_start = os.getloadavg()[0]
     from trainers.features.pixels import apply_pca, fit_pca
 
     images, labels, _, _ = load_fashion(args.data)
@@ -110,7 +150,9 @@ def main(argv=None) -> int:
                                          if isinstance(v, dict)}, flush=True)
     report = {"script": "benchmarks/bench_noise.py", "argv": sys.argv[1:],
               "machine": machine(), "date": date.today().isoformat(),
-              "seconds": time.perf_counter() - started, "results": results}
+              "seconds": time.perf_counter() - started, "threads": args.threads,
+              "load_start": load_start, "load_end": os.getloadavg()[0], "results": results}
+    limits.unregister()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     bars = [(f"{row['kind']} {row['rate']:.0%}, {name}", value["f1"])

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import (  # noqa: E402
@@ -90,15 +92,45 @@ def compare(votes, truth):
             "label model seconds": seconds, "iterations": model.n_iter_}
 
 
+def markdown(report: dict) -> str:
+    """Return a Markdown table of a result file: mean ± standard deviation over seeds."""
+    from methods_markdown import mean_sd
+
+    lines = ["| sources | count | seeds | coverage | majority vote | label model "
+             "| ratio | best single source | EM iterations |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    kinds = list(dict.fromkeys(row["kind"] for row in report["results"]))
+    for kind in kinds:
+        rows = [r for r in report["results"] if r["kind"] == kind]
+        cells = [mean_sd([r[key] for r in rows])
+                 for key in ("coverage", "majority", "label model")]
+        ratio = mean_sd([r["label model"] / r["majority"] for r in rows])
+        lines.append(f"| {kind} | {rows[0]['sources']} | {len(rows)} | {' | '.join(cells)} "
+                     f"| {ratio} | {mean_sd([r['best source'] for r in rows])} "
+                     f"| {mean_sd([r['iterations'] for r in rows], 0)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATASET)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="One seed.")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS and OpenMP threads. One is the default because two "
+                             "threads spin while another process holds a core.")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="Print the table of a finished result file, mean ± standard "
+                             "deviation over its seeds, and exit.")
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/weak.json")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     if args.quick:
         args.seeds = [0]
+    limits = threadpool_limits(args.threads)
+    load_start = os.getloadavg()[0]
     train, y_train, test, truth = load_fashion(args.data)
     started = time.perf_counter()
     results = []
@@ -118,7 +150,9 @@ def main(argv=None) -> int:
                   flush=True)
     report = {"script": "benchmarks/bench_weak.py", "argv": sys.argv[1:],
               "machine": machine(), "date": date.today().isoformat(),
-              "seconds": time.perf_counter() - started, "results": results}
+              "seconds": time.perf_counter() - started, "threads": args.threads,
+              "load_start": load_start, "load_end": os.getloadavg()[0], "results": results}
+    limits.unregister()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     bars = [(f"{row['kind']}, {name}", row[name]) for row in results

@@ -29,7 +29,7 @@ SPACE_NAMES = {"pixels-pca": "pixels+PCA", "simclr": "SimCLR", "rotation": "rota
                "clip": "CLIP", "images": "images"}
 
 
-def _stat(values, digits=3, unit="") -> str:
+def mean_sd(values, digits=3, unit="") -> str:
     values = [v for v in values if v is not None]
     if not values:
         return ""
@@ -40,7 +40,7 @@ def _stat(values, digits=3, unit="") -> str:
 
 def _pair(first, second, digits=3, unit="") -> str:
     """Format two figures as ``first / second``, leaving out an empty one."""
-    parts = [text for text in (_stat(first, digits, unit), _stat(second, digits, unit)) if text]
+    parts = [text for text in (mean_sd(first, digits, unit), mean_sd(second, digits, unit)) if text]
     return " / ".join(parts)
 
 
@@ -77,24 +77,24 @@ def _accuracy_rows(per_class, space, rows):
     for name in ("supervised", "sklearn SelfTrainingClassifier", "sklearn LabelSpreading"):
         if name in rows[0]["peers"]:
             accuracy = _peer_accuracy(name)
-            ratio = _stat(_ratio(rows, accuracy, supervised)) if name != "supervised" else ""
+            ratio = mean_sd(_ratio(rows, accuracy, supervised)) if name != "supervised" else ""
             lines.append([per_class, label, PEER_NAMES[name], seeds,
-                          _stat([accuracy(r) for r in rows]), "", "", "", ratio, ""])
+                          mean_sd([accuracy(r) for r in rows]), "", "", "", ratio, ""])
     for method in rows[0]["methods"]:
         first, last = _method_accuracy(method, 0), _method_accuracy(method, -1)
-        review = [_stat([r["methods"][method]["reviewer"][b]["accuracy"] for r in rows])
+        review = [mean_sd([r["methods"][method]["reviewer"][b]["accuracy"] for r in rows])
                   for b in ("200", "1000")]
         counterpart = COUNTERPART.get(method)
-        to_peer = (_stat(_ratio(rows, first, _peer_accuracy(counterpart)))
+        to_peer = (mean_sd(_ratio(rows, first, _peer_accuracy(counterpart)))
                    if counterpart in rows[0]["peers"] else "")
         lines.append([per_class, label, METHOD_NAMES.get(method, method), seeds,
-                      _stat([first(r) for r in rows]), _stat([last(r) for r in rows]),
-                      *review, _stat(_ratio(rows, first, supervised)), to_peer])
+                      mean_sd([first(r) for r in rows]), mean_sd([last(r) for r in rows]),
+                      *review, mean_sd(_ratio(rows, first, supervised)), to_peer])
     full = rows[0]["peers"].get("full labels")
     if full:
         name = f"{PEER_NAMES['full labels']}, {full['labels']:,} labels"
-        ratio = _stat(_ratio(rows, _peer_accuracy("full labels"), supervised))
-        lines.append([per_class, label, name, 1, _stat([full["accuracy"]]),
+        ratio = mean_sd(_ratio(rows, _peer_accuracy("full labels"), supervised))
+        lines.append([per_class, label, name, 1, mean_sd([full["accuracy"]]),
                       "", "", "", ratio, ""])
     return lines
 
@@ -106,10 +106,10 @@ def _fixmatch_accuracy_rows(per_class, rows):
         accuracy = [r["runs"][name]["accuracy"] for r in rows]
         ratio = ""
         if name == "fixmatch":
-            ratio = _stat([r["runs"][name]["accuracy"] / r["runs"][peer]["accuracy"]
+            ratio = mean_sd([r["runs"][name]["accuracy"] / r["runs"][peer]["accuracy"]
                            for r in rows])
         lines.append([per_class, "images", _run_name(name, run), len(rows),
-                      _stat(accuracy), "", "", "", "", ratio])
+                      mean_sd(accuracy), "", "", "", "", ratio])
     return lines
 
 
@@ -131,14 +131,14 @@ def _cost_rows(per_class, space, rows):
         if name in rows[0]["peers"]:
             peers = [r["peers"][name] for r in rows]
             lines.append([per_class, label, PEER_NAMES[name],
-                          _stat([p.get("pseudo_precision") for p in peers]),
-                          _stat([p.get("coverage") for p in peers]), "",
-                          _stat([p["seconds"] for p in peers], 1, " s"),
+                          mean_sd([p.get("pseudo_precision") for p in peers]),
+                          mean_sd([p.get("coverage") for p in peers]), "",
+                          mean_sd([p["seconds"] for p in peers], 1, " s"),
                           _memory(peers)])
     for method in rows[0]["methods"]:
         runs = [r["methods"][method] for r in rows]
         cycles = [run["cycles"] for run in runs]
-        accepted = " / ".join(_stat([run["reviewer"][b]["accepted"] for run in runs], 0)
+        accepted = " / ".join(mean_sd([run["reviewer"][b]["accepted"] for run in runs], 0)
                               for b in ("200", "1000"))
         lines.append([
             per_class, label, METHOD_NAMES.get(method, method),
@@ -156,16 +156,16 @@ def _fixmatch_cost_rows(per_class, rows):
     for name, run in rows[0]["runs"].items():
         runs = [r["runs"][name] for r in rows]
         lines.append([per_class, "images", _run_name(name, run),
-                      _stat([x["pseudo_precision"] for x in runs]),
-                      _stat([x["coverage"] for x in runs]),
-                      f"{_stat([x['steps'] for x in runs], 0)} steps",
-                      _stat([x["seconds"] for x in runs], 1, " s"), _memory(runs)])
+                      mean_sd([x["pseudo_precision"] for x in runs]),
+                      mean_sd([x["coverage"] for x in runs]),
+                      f"{mean_sd([x['steps'] for x in runs], 0)} steps",
+                      mean_sd([x["seconds"] for x in runs], 1, " s"), _memory(runs)])
     return lines
 
 
 def _memory(records) -> str:
-    numpy_peak = _stat([r.get("peak_mb") for r in records], 0)
-    growth = _stat([r.get("rss_growth_mb") for r in records], 0)
+    numpy_peak = mean_sd([r.get("peak_mb") for r in records], 0)
+    growth = mean_sd([r.get("rss_growth_mb") for r in records], 0)
     return f"{numpy_peak} / {growth} MiB" if numpy_peak or growth else ""
 
 
