@@ -76,6 +76,13 @@ bench: install fashion-data
 	bash benchmarks/side_by_side.sh \
 		"$(FIXMATCH) --labels-per-class 10 $(FIXMATCH_SIMCLR) --json docs/bench/methods-fixmatch-simclr-10.json" \
 		"$(FIXMATCH) --labels-per-class 100 $(FIXMATCH_SIMCLR) --json docs/bench/methods-fixmatch-simclr-100.json"
+	$(PY) benchmarks/bench_methods.py --combine --plot docs/bench/methods-full-simclr-3seeds \
+		--markdown docs/bench/methods-full-simclr.json docs/bench/methods-full-simclr-1.json \
+		docs/bench/methods-full-simclr-2.json
+	$(PY) benchmarks/bench_methods.py --combine --plot docs/bench/methods-fixmatch-3seeds \
+		--markdown docs/bench/methods-fixmatch-10.json docs/bench/methods-fixmatch-100.json
+	$(PY) benchmarks/bench_methods.py --combine --plot docs/bench/methods-fixmatch-simclr-3seeds \
+		--markdown docs/bench/methods-fixmatch-simclr-10.json docs/bench/methods-fixmatch-simclr-100.json
 	nice -n 10 $(PY) benchmarks/bench_noise.py --data $(FASHION_DATA)
 	nice -n 10 $(PY) benchmarks/bench_weak.py --data $(FASHION_DATA)
 	nice -n 10 $(PY) benchmarks/bench_throughput.py --data $(FASHION_DATA)
