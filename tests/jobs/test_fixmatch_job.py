@@ -34,6 +34,10 @@ def test_fixmatch_proposes_digits(demo_folder):
     assert [m["step"] for m in losses] == list(range(1, 9))
     assert job.metrics["proposed"] == len(proposals)
     assert all(p["score"] >= 0.9 for p in proposals)
+    # init auto finds no pretrained network here, so the CNN starts from random weights.
+    assert job.metrics["network"] == "cnn"
+    assert job.metrics["init"] is None
+    assert any("random weights (init auto)" in m.get("message", "") for m in messages(result))
 
 
 def test_fixmatch_stores_kfold_metrics(demo_folder):
@@ -101,3 +105,17 @@ def test_starts_from_pretrained_network(demo_folder):
     job = last_job(demo_folder)
     assert job.metrics["network"] == "resnet"
     assert job.metrics["history"]
+
+
+def test_auto_init_uses_simclr_network(demo_folder):
+    embed = run_job(demo_folder, "embed", "--space", "simclr", "--image-size", "16",
+                    "--pretrain-epochs", "1", "--pretrain-items", "256")
+    assert embed.returncode == 0, embed.stderr
+    result = run_job(demo_folder, "fixmatch", "--image-size", "16", "--epochs", "1",
+                     "--time-budget", "0", "--folds", "2")
+    assert result.returncode == 0, result.stderr
+    job = last_job(demo_folder)
+    assert job.metrics["network"] == "resnet"
+    assert job.metrics["init"] == "simclr"
+    proposals = job_proposals(demo_folder, job.id)
+    assert all(p["evidence"]["init"] == "simclr" for p in proposals)

@@ -438,6 +438,24 @@ class _Batches:
                 taken)
 
 
+def _resolve_init(project: Project, params: dict, state: TaskState) -> str:
+    """Return the network ``init`` names, with ``auto`` resolved to simclr or empty.
+
+    ``auto`` starts from the SimCLR network when an embed job has pretrained
+    one for this image size, because that start beat random weights within
+    the same 15 minutes on Fashion-MNIST (BENCHMARKS.md).
+    """
+    if params["init"] != "auto":
+        return params["init"]
+    if model_file(project, parse_space("simclr", image_size=params["image_size"])).exists():
+        state.log("Starting from the SimCLR network an embed job pretrained (init auto).")
+        return "simclr"
+    state.log("No pretrained SimCLR network in this project, so the network starts from "
+              "random weights (init auto). Run 'embed --space simclr' first to start from "
+              "one.")
+    return ""
+
+
 def _backbone_state(project: Project, params: dict, size: int):
     """Return the pretrained small ResNet named by ``init``, or None."""
     import torch
@@ -531,6 +549,7 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     prepared = prepare(project, params, state, device, space=space, span=(0.0, 0.15))
     require_labels(prepared, "FixMatch", state=state)
     images = prepared.X.reshape(-1, size, size)
+    params = {**params, "init": _resolve_init(project, params, state)}
     backbone = _backbone_state(project, params, size)
     network = "resnet" if backbone is not None else params["network"]
     kfold = _kfold_metrics(prepared, images, params, network, backbone, state, device)
@@ -553,6 +572,7 @@ def run(project: Project, params: dict, state: TaskState, device: str) -> Method
     last = model.history_[-1]
     metrics = {
         "network": network,
+        "init": params["init"] or None,
         "labeled": int((prepared.labels >= 0).sum()),
         "unlabeled": len(unlabeled),
         "proposed": len(proposals),

@@ -316,9 +316,10 @@ FIXMATCH = JobKind(
               "self-supervised spaces.", choices=("cnn", "resnet")),
         Param("width", int, 32, "Channels of the CNN's first stage.", minimum=4,
               maximum=256),
-        Param("init", str, "", "Start the small ResNet from the network an embed job "
-              "pretrained: simclr or rotation; empty starts from random weights.",
-              choices=("", "simclr", "rotation")),
+        Param("init", str, "auto", "Start the small ResNet from the network an embed "
+              "job pretrained: simclr or rotation. Empty starts from random weights, and "
+              "auto from simclr when that network exists, else from random weights.",
+              choices=("auto", "", "simclr", "rotation")),
         Param("image_size", int, 0, "Side in pixels that images are resized to; 0 uses "
               "28.", minimum=0, maximum=256),
         Param("folds", int, 3, "K for K-fold accuracy on the human labels: per fold, "
