@@ -39,6 +39,19 @@ def test_form_uses_declared_defaults(qtbot):
     assert form.values() == kind.resolve({})
 
 
+def test_form_names_empty_choice(qtbot):
+    form = JobForm(specs.JOB_KINDS["fixmatch"])
+    box = form.editors["init"]
+    assert box.currentText() == "auto"
+    assert [box.itemText(i) for i in range(box.count())] == ["auto", "(none)", "simclr",
+                                                              "rotation"]
+    box.setCurrentIndex(1)
+    assert form.values()["init"] == ""
+    assert specs.JOB_KINDS["fixmatch"].resolve(form.values())["init"] == ""
+    again = JobForm(specs.JOB_KINDS["fixmatch"], {"init": ""})
+    assert again.editors["init"].currentText() == "(none)"
+
+
 def test_form_picks_up_new_kind(qtbot, window, monkeypatch):
     extra = JobKind("noise-check", "Noise check", "Flags likely wrong labels.", (
         Param("folds", int, 5, "Cross-validation folds.", minimum=2, maximum=20),

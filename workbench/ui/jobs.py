@@ -240,8 +240,10 @@ class JobForm(QWidget):
 def _editor_for(param: Param, value: Any) -> QWidget:
     if param.choices is not None:
         editor = QComboBox()
-        editor.addItems(list(param.choices))
-        editor.setCurrentText(str(value))
+        for choice in param.choices:
+            # An empty choice (such as FixMatch's init) would show as a blank row.
+            editor.addItem(str(choice) or "(none)", choice)
+        editor.setCurrentIndex(max(0, editor.findData(value)))
     elif param.type is bool:
         editor = QCheckBox()
         editor.setChecked(bool(value))
@@ -264,7 +266,7 @@ def _editor_for(param: Param, value: Any) -> QWidget:
 
 def _editor_value(editor: QWidget) -> Any:
     if isinstance(editor, QComboBox):
-        return editor.currentText()
+        return editor.currentData()
     if isinstance(editor, QCheckBox):
         return editor.isChecked()
     if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
