@@ -89,6 +89,28 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def read_report(path: Path) -> dict:
+    """Return a result file's JSON, or exit with a message naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise SystemExit(f"Failed to read result file {path}: {exc.strerror}. Pass the JSON "
+                         f"that a benchmark run wrote.") from None
+    except ValueError as exc:
+        raise SystemExit(f"Invalid result file {path}: {exc}. Pass the JSON that a "
+                         f"benchmark run wrote.") from None
+
+
+def add_seed_table_options(parser: argparse.ArgumentParser) -> None:
+    """Add the --threads and --markdown options of the noise and weak-label benchmarks."""
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS and OpenMP threads. One is the default because two "
+                             "threads spin while another process holds a core.")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="Print the table of a finished result file, mean ± standard "
+                             "deviation over its seeds, and exit.")
+
+
 def bar_chart(path: Path, title: str, bars: list[tuple[str, float]], *,
               unit: str = "", maximum: float | None = None) -> None:
     """Write a horizontal bar chart as a PNG with Pillow (no plotting library needed)."""
@@ -599,8 +621,8 @@ def main(argv=None) -> int:
 
         reports = []
         for path in args.markdown:
+            reports.append(read_report(path))
             try:
-                reports.append(json.loads(path.read_text()))
                 if not args.combine:
                     print(markdown(reports[-1]))
             except ValueError as exc:

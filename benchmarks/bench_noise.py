@@ -26,7 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_methods import DATASET, ROOT, bar_chart, load_fashion, machine  # noqa: E402
+from bench_methods import (  # noqa: E402
+    DATASET, ROOT, add_seed_table_options, bar_chart, load_fashion, machine, read_report)
 
 PAIRS = ((0, 6), (2, 4), (5, 7), (1, 3), (8, 9))
 
@@ -118,16 +119,11 @@ def main(argv=None) -> int:
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="One seed.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS and OpenMP threads. One is the default because two "
-                             "threads spin while another process holds a core.")
-    parser.add_argument("--markdown", type=Path, metavar="JSON",
-                        help="Print the table of a finished result file, mean ± standard "
-                             "deviation over its seeds, and exit.")
+    add_seed_table_options(parser)
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/noise.json")
     args = parser.parse_args(argv)
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        print(markdown(read_report(args.markdown)))
         return 0
     if args.quick:
         args.seeds = [0]

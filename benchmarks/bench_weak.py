@@ -31,7 +31,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import (  # noqa: E402
-    DATASET, ROOT, bar_chart, load_fashion, machine, subset_labels)
+    DATASET, ROOT, add_seed_table_options, bar_chart, load_fashion, machine, read_report,
+    subset_labels)
 
 VIEWS = ("whole", "top half", "bottom half", "left half", "7x7 thumbnail")
 FAMILIES = (("precise", 0.4, 0.01), ("broad", 0.7, 0.05), ("sloppy", 0.7, 0.15))
@@ -116,16 +117,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DATASET)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="One seed.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS and OpenMP threads. One is the default because two "
-                             "threads spin while another process holds a core.")
-    parser.add_argument("--markdown", type=Path, metavar="JSON",
-                        help="Print the table of a finished result file, mean ± standard "
-                             "deviation over its seeds, and exit.")
+    add_seed_table_options(parser)
     parser.add_argument("--json", type=Path, default=ROOT / "docs/bench/weak.json")
     args = parser.parse_args(argv)
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        print(markdown(read_report(args.markdown)))
         return 0
     if args.quick:
         args.seeds = [0]

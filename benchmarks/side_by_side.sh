@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run each argument as a shell command at the same time, one per core, and
-# wait for all of them. Exits 1 if any of them failed, after naming it.
+# Run each argument as a shell command, all of them at once, and wait for
+# them. Exits 1 if any command failed, after naming each failed command.
 set -u
 commands=("$@")
 pids=()
@@ -11,7 +11,7 @@ done
 status=0
 for index in "${!pids[@]}"; do
     if ! wait "${pids[$index]}"; then
-        echo "side_by_side.sh: failed: ${commands[$index]}" >&2
+        echo "side_by_side.sh: command failed: ${commands[$index]}" >&2
         status=1
     fi
 done

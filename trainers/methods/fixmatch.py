@@ -439,7 +439,9 @@ class _Batches:
 
 
 def _resolve_init(project: Project, params: dict, state: TaskState) -> str:
-    """Return the network ``init`` names, with ``auto`` resolved to simclr or empty.
+    """Return the pretrained network to start from: ``init``, with ``auto`` resolved.
+
+    The result is ``simclr``, ``rotation`` or empty for random weights.
 
     ``auto`` starts from the SimCLR network when an embed job has pretrained
     one for this image size, because that start beat random weights within
